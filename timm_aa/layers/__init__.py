@@ -1,0 +1,23 @@
+"""Anti-aliasing layers: each a functional and a module."""
+
+from .blur_conv import BlurConv2d
+from .blur_pool import BlurPool2d, blur_pads, blur_pool2d
+from .filters import MAX_FILT_SIZE, binomial_filter1d, binomial_filter2d, check_filt_size
+from .max_blur_pool import MaxBlurPool2d, max_blur_pool2d
+from .padding import PAD_MODES, check_pad_mode, pad2d
+
+__all__ = [
+    "BlurConv2d",
+    "BlurPool2d",
+    "MAX_FILT_SIZE",
+    "MaxBlurPool2d",
+    "PAD_MODES",
+    "binomial_filter1d",
+    "binomial_filter2d",
+    "blur_pads",
+    "blur_pool2d",
+    "check_filt_size",
+    "check_pad_mode",
+    "max_blur_pool2d",
+    "pad2d",
+]

@@ -1,0 +1,90 @@
+"""BlurPool: low-pass filter, then subsample (Zhang, "Making Convolutional Networks Shift-Invariant Again", 2019).
+
+Padding is Zhang's: ``(k - 1) // 2`` before and ``k // 2`` after on each axis, so the output is
+``ceil(H / stride) x ceil(W / stride)`` for every input size, even filter sizes included.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .filters import binomial_filter2d, check_filt_size
+from .padding import check_pad_mode, pad2d
+
+
+def _pair(value: int | tuple[int, int] | list[int], name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in pair):
+        raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
+    return pair[0], pair[1]
+
+
+def blur_pads(filt_size: int) -> list[int]:
+    """Zhang's asymmetric padding ``[left, right, top, bottom]`` for a filter size.
+
+    Example:
+        >>> blur_pads(4)
+        [1, 2, 1, 2]
+    """
+    before, after = (filt_size - 1) // 2, filt_size // 2
+    return [before, after, before, after]
+
+
+def blur_pool2d(
+    x: torch.Tensor,
+    filt: torch.Tensor,
+    stride: list[int],
+    pad_mode: str = "reflect",
+) -> torch.Tensor:
+    """Blur ``x`` (N, C, H, W) with the 2D filter ``filt`` (k, k), then subsample by ``stride``.
+
+    Example:
+        >>> from timm_aa.layers import binomial_filter2d
+        >>> blur_pool2d(torch.randn(2, 8, 7, 5), binomial_filter2d(4), [2, 2]).shape
+        torch.Size([2, 8, 4, 3])
+    """
+    k = filt.shape[-1]
+    if k == 1:
+        return x[:, :, :: stride[0], :: stride[1]]
+    channels = x.shape[1]
+    weight = filt.to(dtype=x.dtype).view(1, 1, k, k).expand(channels, 1, k, k)
+    return F.conv2d(pad2d(x, blur_pads(k), pad_mode), weight, stride=stride, groups=channels)
+
+
+class BlurPool2d(nn.Module):
+    """Anti-aliased downsampling: binomial blur of size ``filt_size``, then subsample by ``stride``.
+
+    ``stride=1`` blurs only; ``stride`` may differ per axis, e.g. ``(1, 2)``. Adds no parameters and
+    keeps no persistent state (the filter buffer is not saved in ``state_dict``).
+
+    Example:
+        >>> pool = BlurPool2d(64, filt_size=4, stride=2)
+        >>> pool(torch.randn(1, 64, 56, 56)).shape
+        torch.Size([1, 64, 28, 28])
+    """
+
+    def __init__(
+        self,
+        channels: int | None = None,
+        filt_size: int = 4,
+        stride: int | tuple[int, int] = 2,
+        pad_mode: str = "reflect",
+    ) -> None:
+        super().__init__()
+        self.channels = channels
+        self.filt_size = check_filt_size(filt_size)
+        self.stride = list(_pair(stride, "stride"))
+        self.pad_mode = check_pad_mode(pad_mode)
+        self.register_buffer("filt", binomial_filter2d(filt_size), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"BlurPool2d expects a 4D (N, C, H, W) input, got shape {list(x.shape)}")
+        if self.channels is not None and x.shape[1] != self.channels:
+            raise ValueError(f"BlurPool2d was built for {self.channels} channels, got {x.shape[1]}")
+        return blur_pool2d(x, self.filt, self.stride, self.pad_mode)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, filt_size={self.filt_size}, stride={self.stride}, pad_mode={self.pad_mode!r}"

@@ -1,0 +1,46 @@
+"""Binomial low-pass filters used by every anti-aliasing layer."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+MAX_FILT_SIZE = 7
+
+
+def check_filt_size(filt_size: int) -> int:
+    """Validate a blur filter size (an int in 1..7) and return it.
+
+    Example:
+        >>> check_filt_size(4)
+        4
+    """
+    if isinstance(filt_size, bool) or not isinstance(filt_size, int):
+        raise TypeError(f"filt_size must be an int in 1..{MAX_FILT_SIZE}, got {filt_size!r}")
+    if not 1 <= filt_size <= MAX_FILT_SIZE:
+        raise ValueError(f"filt_size must be in 1..{MAX_FILT_SIZE}, got {filt_size}")
+    return filt_size
+
+
+def binomial_filter1d(filt_size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Normalised 1D binomial filter: row ``filt_size - 1`` of Pascal's triangle over its sum.
+
+    Example:
+        >>> binomial_filter1d(4)
+        tensor([0.1250, 0.3750, 0.3750, 0.1250])
+    """
+    n = check_filt_size(filt_size) - 1
+    taps = torch.tensor([math.comb(n, i) for i in range(n + 1)], dtype=torch.float64)
+    return (taps / taps.sum()).to(dtype)
+
+
+def binomial_filter2d(filt_size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Normalised 2D binomial filter, the outer product of :func:`binomial_filter1d` with itself.
+
+    Example:
+        >>> binomial_filter2d(3).sum().item()
+        1.0
+    """
+    taps = binomial_filter1d(filt_size, torch.float64)
+    return torch.outer(taps, taps).to(dtype)

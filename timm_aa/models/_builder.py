@@ -1,0 +1,94 @@
+"""Shared builder for registered ``*_aa`` models: a timm base architecture run through ``antialias()``.
+
+The base entrypoint builds the model (with ``num_classes``, ``in_chans``, ``features_only`` and
+pretrained loading handled by timm, using *our* pretrained config), then ``antialias()`` converts
+it. Conversion adds no parameters, so weights saved from an ``*_aa`` model and timm baseline
+weights both load into the same keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import timm
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models import get_pretrained_cfg
+from timm.models._builder import resolve_pretrained_cfg
+from torch import nn
+
+from ..antialias import antialias
+from ..layers import MaxBlurPool2d
+
+PAPER_ID = "arXiv:1904.11486"
+
+
+def zhang_cfg(**kwargs: Any) -> dict[str, Any]:
+    """Pretrained config with Zhang's evaluation preprocessing (resize 256, center-crop 224, bilinear).
+
+    Example:
+        >>> zhang_cfg(classifier='fc')['crop_pct']
+        0.875
+    """
+    cfg = dict(
+        url="", num_classes=1000, input_size=(3, 224, 224), pool_size=(7, 7), crop_pct=0.875,
+        crop_mode="center", interpolation="bilinear", mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD,
+        first_conv="conv1", classifier="fc", paper_ids=PAPER_ID,
+        paper_name="Making Convolutional Networks Shift-Invariant Again",
+    )
+    cfg.update(kwargs)
+    return cfg
+
+
+def base_cfg(base: str, **kwargs: Any) -> dict[str, Any]:
+    """Pretrained config copied from a timm base model's default (its preprocessing), without its weights.
+
+    Example:
+        >>> base_cfg('convnext_tiny')['classifier']
+        'head.fc'
+    """
+    src = get_pretrained_cfg(base)
+    if src is None:
+        raise ValueError(f"timm has no pretrained config for {base!r}")
+    keep = ("num_classes", "input_size", "pool_size", "crop_pct", "crop_mode", "interpolation", "mean", "std",
+            "first_conv", "classifier", "test_input_size", "test_crop_pct", "fixed_input_size")
+    cfg = {k: getattr(src, k) for k in keep if getattr(src, k, None) is not None}
+    cfg.update(url="", paper_ids=PAPER_ID)
+    cfg.update(kwargs)
+    return cfg
+
+
+def _zhang_stem(model: nn.Module) -> None:
+    """Zhang's ResNet stem pools with MaxPool(2, stride 1) + BlurPool, not timm's MaxPool(3, padding 1)."""
+    for name, module in model.named_modules():
+        if isinstance(module, MaxBlurPool2d) and name.rsplit(".", 1)[-1] == "maxpool":
+            module.kernel_size, module.padding = [2, 2], [0, 0]
+
+
+def create_aa_model(
+    variant: str,
+    base: str,
+    pretrained: bool = False,
+    *,
+    zhang_stem: bool = False,
+    filt_size: int = 4,
+    pad_mode: str = "reflect",
+    **kwargs: Any,
+) -> nn.Module:
+    """Build timm's ``base`` with ``variant``'s pretrained config, then anti-alias it.
+
+    Example:
+        >>> model = create_aa_model('resnet18_aa', 'resnet18', zhang_stem=True, num_classes=10)
+        >>> model.fc.out_features
+        10
+    """
+    cfg = resolve_pretrained_cfg(
+        variant,
+        pretrained_cfg=kwargs.pop("pretrained_cfg", None),
+        pretrained_cfg_overlay=kwargs.pop("pretrained_cfg_overlay", None),
+    )
+    model = timm.models.model_entrypoint(base)(pretrained=pretrained, pretrained_cfg=cfg, **kwargs)
+    antialias(model, filt_size=filt_size, pad_mode=pad_mode)
+    if zhang_stem:
+        _zhang_stem(model)
+    model.aa_args = dict(filt_size=filt_size, pad_mode=pad_mode)
+    return model

@@ -1,0 +1,162 @@
+"""Convert checkpoints of Zhang's ``antialiased-cnns`` package into our ``*_aa`` models.
+
+His models and ours run the same layers in the same order; only the names differ (his BlurPools
+are entries of ``nn.Sequential`` containers and shift their indices, ours are not) and his VGG
+classifier is linear where timm's is convolutional. So the mapping pairs his tensors with ours in
+registration order, checking each pair's kind (``weight``, ``bias``, ``running_mean``, ...) and
+shape, and drops his blur filters (``*.filt``) after checking their size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+
+ZHANG_ARCHS: dict[str, str] = {
+    **{name: f"{name}_aa" for name in (
+        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
+        "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161", "densenet169", "densenet201",
+        "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "alexnet",
+    )},
+    "mobilenet_v2": "mobilenetv2_100_aa",
+}
+
+StateDict = Mapping[str, torch.Tensor]
+
+
+def zhang_model_name(arch: str) -> str:
+    """Our registered model name for Zhang's architecture name.
+
+    Example:
+        >>> zhang_model_name('mobilenet_v2')
+        'mobilenetv2_100_aa'
+    """
+    if arch not in ZHANG_ARCHS:
+        raise ValueError(f"unknown Zhang architecture {arch!r}; expected one of {sorted(ZHANG_ARCHS)}")
+    return ZHANG_ARCHS[arch]
+
+
+def unwrap_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Return the bare state dict of a checkpoint (``{'state_dict': ...}`` unwrapped, ``module.`` stripped).
+
+    Example:
+        >>> unwrap_state_dict({'state_dict': {'module.fc.bias': torch.zeros(2)}})
+        {'fc.bias': tensor([0., 0.])}
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(f"expected a state dict (a mapping of names to tensors), got {type(checkpoint).__name__}")
+    sd = checkpoint.get("state_dict", checkpoint)
+    out = {}
+    for key, value in sd.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"checkpoint entry {key!r} is a {type(value).__name__}, not a tensor")
+        out[key[len("module."):] if key.startswith("module.") else key] = value
+    return out
+
+
+def _kind(key: str) -> str:
+    return key.rsplit(".", 1)[-1]
+
+
+def _check_filters(sd: StateDict, filt_size: int) -> None:
+    for key, value in sd.items():
+        if _kind(key) == "filt" and tuple(value.shape[-2:]) != (filt_size, filt_size):
+            raise ValueError(
+                f"checkpoint key {key!r} holds a {value.shape[-2]}x{value.shape[-1]} blur filter, "
+                f"but filt_size={filt_size} was requested"
+            )
+
+
+def _our_state(arch: str, filt_size: int, kwargs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    with torch.device("meta"):
+        model = timm.create_model(zhang_model_name(arch), filt_size=filt_size, **kwargs)
+    return model.state_dict()
+
+
+def zhang_key_map(
+    state_dict: StateDict, arch: str, filt_size: int = 4, **model_kwargs: Any
+) -> dict[str, str]:
+    """Map each tensor key of Zhang's checkpoint to our model's key (blur filters and counters left out).
+
+    ``model_kwargs`` (e.g. ``num_classes``) are those of the target model.
+    Raises ``ValueError`` naming the first key that does not fit.
+
+    Example:
+        >>> import antialiased_cnns
+        >>> sd = antialiased_cnns.resnet18(filter_size=4).state_dict()
+        >>> zhang_key_map(sd, 'resnet18')['layer2.0.conv2.1.weight']
+        'layer2.0.conv2.weight'
+    """
+    sd = unwrap_state_dict(state_dict)
+    _check_filters(sd, filt_size)
+    ours = _our_state(arch, filt_size, model_kwargs)
+    theirs_keys = [k for k in sd if _kind(k) not in ("filt", "num_batches_tracked")]
+    our_keys = [k for k in ours if _kind(k) != "num_batches_tracked"]
+    mapping = {}
+    for theirs, mine in zip(theirs_keys, our_keys):
+        a, b = sd[theirs], ours[mine]
+        if _kind(theirs) != _kind(mine) or a.numel() != b.numel() or (a.dim() == b.dim() and a.shape != b.shape):
+            raise ValueError(
+                f"checkpoint does not fit {arch} (filt_size={filt_size}): its key {theirs!r} "
+                f"{tuple(a.shape)} meets {mine!r} {tuple(b.shape)} of {zhang_model_name(arch)}"
+            )
+        mapping[theirs] = mine
+    if len(theirs_keys) != len(our_keys):
+        extra = theirs_keys[len(our_keys)] if len(theirs_keys) > len(our_keys) else None
+        missing = our_keys[len(theirs_keys)] if extra is None else None
+        what = f"has an extra key {extra!r}" if extra else f"lacks the tensor for our key {missing!r}"
+        raise ValueError(f"checkpoint does not fit {arch} (filt_size={filt_size}): it {what}")
+    return mapping
+
+
+def convert_zhang_state_dict(
+    state_dict: StateDict, arch: str, filt_size: int = 4, **model_kwargs: Any
+) -> dict[str, torch.Tensor]:
+    """Zhang's state dict renamed (and reshaped where needed) to our model's keys, ready for a strict load.
+
+    Example:
+        >>> import antialiased_cnns
+        >>> sd = convert_zhang_state_dict(antialiased_cnns.resnet18().state_dict(), 'resnet18')
+        >>> 'maxpool.1.filt' in sd, 'layer2.0.conv2.weight' in sd
+        (False, True)
+    """
+    sd = unwrap_state_dict(state_dict)
+    mapping = zhang_key_map(sd, arch, filt_size, **model_kwargs)
+    ours = _our_state(arch, filt_size, model_kwargs)
+    out = {mine: sd[theirs].reshape(ours[mine].shape) for theirs, mine in mapping.items()}
+    for key, value in ours.items():  # BN step counters: his where present, else zero
+        if _kind(key) == "num_batches_tracked":
+            sibling = {m: t for t, m in mapping.items()}.get(key[: -len("num_batches_tracked")] + "running_mean")
+            theirs = sibling[: -len("running_mean")] + "num_batches_tracked" if sibling else None
+            out[key] = sd[theirs].clone() if theirs in sd else torch.zeros((), dtype=value.dtype)
+    return out
+
+
+def from_zhang(
+    checkpoint: str | os.PathLike | StateDict, arch: str, filt_size: int = 4, **kwargs: Any
+) -> nn.Module:
+    """Our ``*_aa`` model with the weights of one of Zhang's checkpoints, loaded strictly.
+
+    ``checkpoint`` is a path to his ``.pth`` (read with ``weights_only=True``) or a state dict,
+    bare or wrapped in ``{'state_dict': ...}``. ``kwargs`` go to ``timm.create_model``.
+
+    Example:
+        >>> import antialiased_cnns
+        >>> model = from_zhang(antialiased_cnns.resnet18(filter_size=3).state_dict(), 'resnet18', filt_size=3)
+    """
+    if isinstance(checkpoint, (str, os.PathLike)):
+        if not os.path.isfile(checkpoint):
+            raise FileNotFoundError(f"no checkpoint file at {os.fspath(checkpoint)!r}")
+        checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    sd = unwrap_state_dict(checkpoint)
+    if "num_classes" not in kwargs:
+        kwargs["num_classes"] = next(v for k, v in reversed(sd.items()) if _kind(k) == "weight").shape[0]
+    converted = convert_zhang_state_dict(sd, arch, filt_size, **kwargs)
+    model = timm.create_model(zhang_model_name(arch), filt_size=filt_size, **kwargs)
+    model.load_state_dict(converted, strict=True)
+    return model.eval()
