@@ -21,9 +21,12 @@ __all__ = [
     "BlurPool2d",
     "MaxBlurPool2d",
     "antialias",
+    "convert_zhang_state_dict",
     "blur_pool2d",
     "create_aa_model",
     "find_downsampling",
+    "from_zhang",
     "max_blur_pool2d",
     "models",
+    "zhang_key_map",
 ]

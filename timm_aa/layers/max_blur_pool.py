@@ -55,7 +55,7 @@ class MaxBlurPool2d(nn.Module):
         self.kernel_size = list(_pair(kernel_size, "kernel_size"))
         self.stride = list(_pair(stride, "stride"))
         pad = (padding, padding) if isinstance(padding, int) else tuple(padding)
-        if len(pad) != 2 or any(p < 0 or 2 * p > k for p, k in zip(pad, self.kernel_size)):
+        if len(pad) != 2 or any(p < 0 or 2 * p > k for p, k in zip(pad, self.kernel_size, strict=True)):
             raise ValueError(f"padding must be >= 0 and at most half of kernel_size, got {padding!r}")
         self.padding = [int(p) for p in pad]
         self.filt_size = check_filt_size(filt_size)

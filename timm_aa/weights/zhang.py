@@ -98,7 +98,7 @@ def zhang_key_map(
     theirs_keys = [k for k in sd if _kind(k) not in ("filt", "num_batches_tracked")]
     our_keys = [k for k in ours if _kind(k) != "num_batches_tracked"]
     mapping = {}
-    for theirs, mine in zip(theirs_keys, our_keys):
+    for theirs, mine in zip(theirs_keys, our_keys, strict=False):  # a length mismatch is reported below
         a, b = sd[theirs], ours[mine]
         if _kind(theirs) != _kind(mine) or a.numel() != b.numel() or (a.dim() == b.dim() and a.shape != b.shape):
             raise ValueError(
@@ -129,9 +129,10 @@ def convert_zhang_state_dict(
     mapping = zhang_key_map(sd, arch, filt_size, **model_kwargs)
     ours = _our_state(arch, filt_size, model_kwargs)
     out = {mine: sd[theirs].reshape(ours[mine].shape) for theirs, mine in mapping.items()}
+    inverse = {mine: theirs for theirs, mine in mapping.items()}
     for key, value in ours.items():  # BN step counters: his where present, else zero
         if _kind(key) == "num_batches_tracked":
-            sibling = {m: t for t, m in mapping.items()}.get(key[: -len("num_batches_tracked")] + "running_mean")
+            sibling = inverse.get(key[: -len("num_batches_tracked")] + "running_mean")
             theirs = sibling[: -len("running_mean")] + "num_batches_tracked" if sibling else None
             out[key] = sd[theirs].clone() if theirs in sd else torch.zeros((), dtype=value.dtype)
     return out
