@@ -150,14 +150,17 @@ def from_zhang(
         >>> import antialiased_cnns
         >>> model = from_zhang(antialiased_cnns.resnet18(filter_size=3).state_dict(), 'resnet18', filt_size=3)
     """
+    name = zhang_model_name(arch)
     if isinstance(checkpoint, (str, os.PathLike)):
         if not os.path.isfile(checkpoint):
             raise FileNotFoundError(f"no checkpoint file at {os.fspath(checkpoint)!r}")
         checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=True)
     sd = unwrap_state_dict(checkpoint)
-    if "num_classes" not in kwargs:
-        kwargs["num_classes"] = next(v for k, v in reversed(sd.items()) if _kind(k) == "weight").shape[0]
+    weights = [v for k, v in sd.items() if _kind(k) == "weight"]
+    if not weights:
+        raise ValueError(f"checkpoint has no weight tensors (keys: {list(sd)[:5]})")
+    kwargs.setdefault("num_classes", weights[-1].shape[0])  # the classifier comes last in every arch
     converted = convert_zhang_state_dict(sd, arch, filt_size, **kwargs)
-    model = timm.create_model(zhang_model_name(arch), filt_size=filt_size, **kwargs)
+    model = timm.create_model(name, filt_size=filt_size, **kwargs)
     model.load_state_dict(converted, strict=True)
     return model.eval()

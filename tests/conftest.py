@@ -1,0 +1,24 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def randomize_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every BatchNorm random affine parameters and running statistics; return the model in eval mode."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_mean.normal_(0.0, 0.2, generator=gen)
+                module.running_var.uniform_(0.5, 2.0, generator=gen)
+                module.weight.uniform_(0.5, 1.5, generator=gen)
+                module.bias.normal_(0.0, 0.2, generator=gen)
+    return model.eval()
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
