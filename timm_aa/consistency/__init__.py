@@ -1,0 +1,12 @@
+"""Shift-consistency evaluation (Zhang 2019's protocols): library behind ``scripts/evaluate.py``."""
+
+from .protocols import center_crop, circular_agreement, diagonal_sweep, random_agreement
+from .report import SCHEMA, ConsistencyReport, ResultRow, load_report, write_json_atomic
+from .runner import OFFSET_MODES, PROTOCOLS, ConsistencySettings, ModelEntry, evaluate_consistency
+from .shifts import crop_at, draw_offsets, draw_shifts, roll_each
+
+__all__ = [
+    "OFFSET_MODES", "PROTOCOLS", "SCHEMA", "ConsistencyReport", "ConsistencySettings", "ModelEntry", "ResultRow",
+    "center_crop", "circular_agreement", "crop_at", "diagonal_sweep", "draw_offsets", "draw_shifts",
+    "evaluate_consistency", "load_report", "random_agreement", "roll_each", "write_json_atomic",
+]

@@ -1,0 +1,63 @@
+"""PNG plots of a consistency report (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .report import ConsistencyReport  # noqa: E402
+
+
+def _save(fig, path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def plot_diagonal(report: ConsistencyReport, path: str) -> None:
+    """True-class probability against diagonal offset, one line per model (the paper's figure)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row in report.rows(protocol="diagonal"):
+        ax.plot(row.extra["diagonal_offsets"], row.extra["true_class_prob"], marker=".", label=row.model)
+    ax.set_xlabel("diagonal shift (pixels)")
+    target = next(iter(report.rows(protocol="diagonal"))).extra["target"]
+    ax.set_ylabel(f"mean probability of the {'true class' if target == 'label' else 'center-crop class'}")
+    ax.set_title(f"Diagonal shifts ({report.data['num_images']} images)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_consistency(report: ConsistencyReport, path: str) -> None:
+    """Grouped bars: consistency per protocol, one bar per model."""
+    protocols = list(dict.fromkeys(r.protocol for r in report.results))
+    models = list(dict.fromkeys(r.model for r in report.results))
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(protocols), 4))
+    width = 0.8 / len(models)
+    for i, model in enumerate(models):
+        values = []
+        for p in protocols:
+            rows = report.rows(model=model, protocol=p)
+            values.append(rows[0].consistency if rows and rows[0].consistency is not None else 0.0)
+        xs = [j + (i - (len(models) - 1) / 2) * width for j in range(len(protocols))]
+        bars = ax.bar(xs, values, width, label=model)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks(range(len(protocols)), protocols)
+    ax.set_ylabel("consistency (%)")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=8)
+    ax.set_title("Shift consistency")
+    _save(fig, path)

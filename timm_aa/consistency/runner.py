@@ -1,0 +1,201 @@
+"""Run the shift-consistency protocols for several models on the same images and the same offsets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from timm.data import resolve_model_data_config
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..data import ImageSource
+from .dataset import ResizedImages, collate_resized
+from .protocols import center_crop, circular_agreement, diagonal_sweep, random_agreement
+from .report import ConsistencyReport, ResultRow, versions
+from .shifts import draw_offsets, draw_shifts
+
+PROTOCOLS = ("random", "diagonal", "circular")
+OFFSET_MODES = ("per-batch", "per-image")
+
+
+@dataclass
+class ConsistencySettings:
+    """How to measure. ``resize`` is R, ``crop`` is S; ``offsets`` says whether the random protocol draws
+    one offset pair per batch (Zhang's code) or per image."""
+
+    protocols: tuple[str, ...] = ("random",)
+    resize: int = 256
+    crop: int = 224
+    passes: int = 5
+    seed: int = 0
+    offsets: str = "per-batch"
+    max_shift: int = 32
+    batch_size: int = 32
+    workers: int = 0
+    channels_last: bool = False
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        self.protocols = tuple(self.protocols)
+        bad = [p for p in self.protocols if p not in PROTOCOLS]
+        if bad or not self.protocols:
+            raise ValueError(f"protocols must be among {PROTOCOLS}, got {list(self.protocols)}")
+        if self.offsets not in OFFSET_MODES:
+            raise ValueError(f"offsets must be one of {OFFSET_MODES}, got {self.offsets!r}")
+        if not 0 < self.crop <= self.resize:
+            raise ValueError(f"need 0 < crop <= resize, got crop={self.crop}, resize={self.resize}")
+        for name in ("passes", "batch_size", "max_shift"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class ModelEntry:
+    """A model to measure, with its own normalisation and resize interpolation (from timm's data config)."""
+
+    name: str
+    model: nn.Module
+    weights: str = "random"
+    mean: tuple[float, ...] = field(default=(0.485, 0.456, 0.406))
+    std: tuple[float, ...] = field(default=(0.229, 0.224, 0.225))
+    interpolation: str = "bilinear"
+
+    @classmethod
+    def from_model(cls, name: str, model: nn.Module, weights: str = "random") -> ModelEntry:
+        cfg = resolve_model_data_config(model)
+        interpolation = cfg.get("interpolation", "bilinear")
+        interpolation = interpolation if interpolation in ("nearest", "bilinear", "bicubic") else "bilinear"
+        return cls(name, model, weights, tuple(cfg["mean"]), tuple(cfg["std"]), interpolation)
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.random: list[torch.Tensor] = []
+        self.circular: list[torch.Tensor] = []
+        self.correct: list[torch.Tensor] = []
+        self.diag_probs: list[torch.Tensor] = []
+        self.diag_preds: list[torch.Tensor] = []
+        self.diag_correct: list[torch.Tensor] = []
+
+
+def _pct(values: list[torch.Tensor]) -> float | None:
+    return 100.0 * torch.cat(values).double().mean().item() if values else None
+
+
+def _predictor(entry: ModelEntry, settings: ConsistencySettings):
+    fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        return entry.model(x.contiguous(memory_format=fmt))
+
+    return predict
+
+
+def _normalise(images: torch.Tensor, entry: ModelEntry, device: str) -> torch.Tensor:
+    mean = torch.tensor(entry.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(entry.std, device=device).view(1, -1, 1, 1)
+    return (images.to(device).float() / 255.0 - mean) / std
+
+
+def evaluate_consistency(
+    entries: list[ModelEntry], source: ImageSource, settings: ConsistencySettings, progress: bool = True
+) -> ConsistencyReport:
+    """Measure every protocol of ``settings`` for every model on ``source``.
+
+    Example:
+        >>> # report = evaluate_consistency([ModelEntry.from_model('r18', model)], source, ConsistencySettings())
+    """
+    s = settings
+    dataset = ResizedImages(source, s.resize, [e.interpolation for e in entries])
+    loader = DataLoader(dataset, batch_size=s.batch_size, num_workers=s.workers, collate_fn=collate_resized)
+    passes = s.passes if {"random", "circular"} & set(s.protocols) else 1
+    tallies = {e.name: _Tally() for e in entries}
+    skipped: list[int] = []
+    max_offset = s.resize - s.crop
+    for e in entries:
+        e.model.eval().to(s.device)
+    bar = tqdm(total=passes * len(loader), desc="consistency", disable=not progress)
+    with torch.inference_mode():
+        for p in range(passes):
+            count = len(loader) if s.offsets == "per-batch" else len(source)
+            offsets = draw_offsets(s.seed, p, count, max_offset)
+            shifts = draw_shifts(s.seed, p, len(source), s.max_shift)
+            for b, batch in enumerate(loader):
+                bar.update(1)
+                if p == 0:
+                    skipped += batch["bad"]
+                if not batch["images"]:
+                    continue
+                idx, labels = batch["indices"], batch["labels"].to(s.device)
+                batch_offsets = offsets[b].expand(len(idx), 4) if s.offsets == "per-batch" else offsets[idx]
+                for e in entries:
+                    _measure(e, tallies[e.name], batch["images"][e.interpolation], labels, batch_offsets,
+                             shifts[idx], first_pass=p == 0, settings=s)
+    bar.close()
+    return _report(entries, tallies, source, settings, passes, sorted(skipped))
+
+
+def _measure(entry, tally, images, labels, offsets, shifts, first_pass, settings) -> None:
+    s, predict = settings, _predictor(entry, settings)
+    x = _normalise(images, entry, s.device)
+    if "random" in s.protocols:
+        tally.random.append(random_agreement(predict, x, offsets.to(s.device), s.crop).cpu())
+    center = center_crop(x, s.crop)
+    if "circular" in s.protocols:
+        tally.circular.append(circular_agreement(predict, center, shifts).cpu())
+    if not first_pass:
+        return
+    center_pred = predict(center).argmax(1)
+    labeled = bool((labels >= 0).all())
+    if labeled:
+        tally.correct.append((center_pred == labels).cpu())
+    if "diagonal" in s.protocols:
+        target = labels if labeled else center_pred
+        probs, preds = diagonal_sweep(predict, x, s.crop, target)
+        tally.diag_probs.append(probs.cpu())
+        tally.diag_preds.append(preds.cpu())
+        tally.diag_correct.append((preds == target[:, None]).cpu())
+
+
+def _report(entries, tallies, source, settings, passes, skipped) -> ConsistencyReport:
+    s = settings
+    num_images = len(source) - len(skipped)
+    if num_images == 0:
+        raise ValueError(f"none of the {len(source)} images in {source.name!r} could be read")
+    rows = []
+    for e in entries:
+        t = tallies[e.name]
+        base = dict(model=e.name, architecture=_architecture(e.model), weights=e.weights, num_images=num_images,
+                    resize=s.resize, crop=s.crop, seed=s.seed, accuracy=_pct(t.correct))
+        if "random" in s.protocols:
+            rows.append(ResultRow(**base, protocol="random", consistency=_pct(t.random), passes=passes,
+                                  extra=dict(offsets=s.offsets)))
+        if "diagonal" in s.protocols:
+            probs, preds = torch.cat(t.diag_probs), torch.cat(t.diag_preds)
+            same = (preds == preds[:, :1]).all(1)
+            extra = dict(
+                target="label" if source.labeled else "center-crop prediction",
+                diagonal_offsets=list(range(s.resize - s.crop + 1)),
+                true_class_prob=probs.double().mean(0).tolist(),
+                accuracy_per_offset=(100 * torch.cat(t.diag_correct).double().mean(0)).tolist(),
+                spread=(probs.max(1).values - probs.min(1).values).double().mean().item(),
+            )
+            rows.append(ResultRow(**base, protocol="diagonal", consistency=_pct([same]), passes=1, extra=extra))
+        if "circular" in s.protocols:
+            rows.append(ResultRow(**base, protocol="circular", consistency=_pct(t.circular), passes=passes,
+                                  extra=dict(max_shift=s.max_shift)))
+    data = dict(source=source.name, num_images=num_images, num_skipped=len(skipped),
+                skipped=[source.ids[i] for i in skipped], labeled=source.labeled,
+                num_classes=len(source.classes) if source.classes else None)
+    settings_dict = {k: v for k, v in asdict(s).items() if k not in ("workers", "device")}
+    settings_dict["protocols"] = list(s.protocols)
+    return ConsistencyReport(data=data, settings=settings_dict, results=rows, versions=versions())
+
+
+def _architecture(model: nn.Module) -> str | None:
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    return cfg.get("architecture") or type(model).__name__
+
+

@@ -1,0 +1,139 @@
+"""Image sources: an ImageFolder directory or a Hugging Face ``datasets`` dataset, behind one interface.
+
+A source is a list of images with optional integer labels: ``load(i)`` decodes image ``i`` to an RGB
+PIL image (raising ``OSError`` for an unreadable file), ``labels[i]`` is its class index or -1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+
+
+@dataclass
+class ImageSource:
+    """Images and labels, decoded lazily.
+
+    Example:
+        >>> src = open_image_source('path/to/imagefolder')  # doctest: +SKIP
+        >>> src.load(0).size, src.labels[0], src.classes[:2]  # doctest: +SKIP
+    """
+
+    name: str
+    ids: list[str]
+    labels: list[int]
+    classes: list[str] | None
+    _loader: Callable[[int], Any] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def labeled(self) -> bool:
+        return self.classes is not None
+
+    def load(self, index: int) -> Image.Image:
+        image = self._loader(index)
+        if not isinstance(image, Image.Image):
+            raise OSError(f"{self.ids[index]} is not an image ({type(image).__name__})")
+        return image.convert("RGB")
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMG_EXTENSIONS) and not name.startswith(".")
+
+
+def _open_file(path: str) -> Image.Image:
+    with Image.open(path) as img:
+        img.load()
+        return img.copy()
+
+
+def open_image_folder(root: str) -> ImageSource:
+    """An ImageFolder (``root/<class>/<image>``), or a flat folder of images (unlabelled).
+
+    Example:
+        >>> open_image_folder('missing/dir')
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: no data directory at 'missing/dir'
+    """
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"no data directory at {root!r}")
+    classes = sorted(d.name for d in os.scandir(root) if d.is_dir() and not d.name.startswith("."))
+    paths, labels = [], []
+    for label, cls in enumerate(classes):
+        for dirpath, _, files in sorted(os.walk(os.path.join(root, cls), followlinks=True)):
+            for f in sorted(files):
+                if _is_image(f):
+                    paths.append(os.path.join(dirpath, f))
+                    labels.append(label)
+    if not paths:
+        flat = sorted(f.name for f in os.scandir(root) if f.is_file() and _is_image(f.name))
+        if not flat:
+            raise ValueError(f"no images in {root!r} (looked for {', '.join(IMG_EXTENSIONS)} files)")
+        paths, labels, classes = [os.path.join(root, f) for f in flat], [-1] * len(flat), None
+    return ImageSource(root, paths, labels, classes, lambda i: _open_file(paths[i]))
+
+
+def _is_hf_dataset_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "dataset_dict.json")) or os.path.isfile(
+        os.path.join(path, "state.json")
+    )
+
+
+def open_hf_dataset(name_or_path: str, split: str | None = None) -> ImageSource:
+    """A Hugging Face ``datasets`` dataset: a ``save_to_disk`` folder or a name in the local cache.
+
+    The image column is the first ``Image`` feature; labels come from the first ``ClassLabel``
+    feature (else unlabelled).
+    """
+    try:
+        import datasets
+    except ImportError:
+        raise ImportError("reading Hugging Face datasets needs the 'datasets' package: pip install datasets") from None
+    if os.path.isdir(name_or_path):
+        ds = datasets.load_from_disk(name_or_path)
+    else:
+        ds = datasets.load_dataset(name_or_path)
+    if isinstance(ds, datasets.DatasetDict):
+        if split is None:
+            split = "validation" if "validation" in ds else "test" if "test" in ds else next(iter(ds))
+        if split not in ds:
+            raise ValueError(f"dataset {name_or_path!r} has no split {split!r}; it has {list(ds)}")
+        ds = ds[split]
+    image_cols = [k for k, f in ds.features.items() if isinstance(f, datasets.Image)]
+    if not image_cols:
+        raise ValueError(f"dataset {name_or_path!r} has no image column (features: {list(ds.features)})")
+    label_cols = [k for k, f in ds.features.items() if isinstance(f, datasets.ClassLabel)]
+    image_col = image_cols[0]
+    labels = list(ds[label_cols[0]]) if label_cols else [-1] * len(ds)
+    classes = list(ds.features[label_cols[0]].names) if label_cols else None
+    ids = [f"{name_or_path}[{split or ''}][{i}]" for i in range(len(ds))]
+    if not ids:
+        raise ValueError(f"dataset {name_or_path!r} split {split!r} is empty")
+    return ImageSource(name_or_path, ids, labels, classes, lambda i: ds[i][image_col])
+
+
+def open_image_source(spec: str, split: str | None = None) -> ImageSource:
+    """Open ``spec``: ``hf:NAME`` or a saved ``datasets`` folder (Hugging Face), else an ImageFolder path.
+
+    Example:
+        >>> open_image_source('')
+        Traceback (most recent call last):
+        ...
+        ValueError: no data path given
+    """
+    if not spec:
+        raise ValueError("no data path given")
+    if spec.startswith("hf:"):
+        return open_hf_dataset(spec[3:], split)
+    if os.path.isdir(spec) and _is_hf_dataset_dir(spec):
+        return open_hf_dataset(spec, split)
+    return open_image_folder(spec)
