@@ -210,3 +210,13 @@ def test_bad_inputs():
         BlurConv2d.from_conv(timm.layers.Conv2dSame(3, 4, 3, stride=2))
     with pytest.raises(ValueError, match="padding"):
         MaxBlurPool2d(3, kernel_size=2, padding=2)
+
+
+def test_filter_is_restored_after_meta_device_construction():
+    """transformers builds on the meta device and calls init_non_persistent_buffers() to restore filters."""
+    with torch.device("meta"):
+        pool, maxpool = BlurPool2d(3, 4, 2), MaxBlurPool2d(3, 2, 2)
+    for module in (pool, maxpool):
+        module.to_empty(device="cpu")
+        module.init_non_persistent_buffers()
+        torch.testing.assert_close(module.filt, binomial_filter2d(4))

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from .filters import binomial_filter2d, check_filt_size
+from .filters import BlurFilterModule
 from .padding import check_pad_mode, pad2d
 
 
@@ -53,7 +52,7 @@ def blur_pool2d(
     return F.conv2d(pad2d(x, blur_pads(k), pad_mode), weight, stride=stride, groups=channels)
 
 
-class BlurPool2d(nn.Module):
+class BlurPool2d(BlurFilterModule):
     """Anti-aliased downsampling: binomial blur of size ``filt_size``, then subsample by ``stride``.
 
     ``stride=1`` blurs only; ``stride`` may differ per axis, e.g. ``(1, 2)``. Adds no parameters and
@@ -74,10 +73,9 @@ class BlurPool2d(nn.Module):
     ) -> None:
         super().__init__()
         self.channels = channels
-        self.filt_size = check_filt_size(filt_size)
         self.stride = list(_pair(stride, "stride"))
         self.pad_mode = check_pad_mode(pad_mode)
-        self.register_buffer("filt", binomial_filter2d(filt_size), persistent=False)
+        self._register_filter(filt_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 MAX_FILT_SIZE = 7
 
@@ -44,3 +45,19 @@ def binomial_filter2d(filt_size: int, dtype: torch.dtype = torch.float32) -> tor
     """
     taps = binomial_filter1d(filt_size, torch.float64)
     return torch.outer(taps, taps).to(dtype)
+
+
+class BlurFilterModule(nn.Module):
+    """Base for modules holding a binomial filter in the non-persistent buffer ``filt``.
+
+    ``init_non_persistent_buffers()`` recomputes it: loaders that build models on the meta device
+    and skip non-persistent buffers (transformers' ``from_pretrained``) call it to restore the filter.
+    """
+
+    def _register_filter(self, filt_size: int) -> None:
+        self.filt_size = check_filt_size(filt_size)
+        self.register_buffer("filt", binomial_filter2d(filt_size), persistent=False)
+
+    def init_non_persistent_buffers(self) -> None:
+        device = self.filt.device if self.filt.device.type != "meta" else torch.device("cpu")
+        self.filt = binomial_filter2d(self.filt_size).to(device)

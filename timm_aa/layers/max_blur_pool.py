@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .blur_pool import _pair, blur_pool2d
-from .filters import binomial_filter2d, check_filt_size
+from .filters import BlurFilterModule
 from .padding import check_pad_mode
 
 
@@ -30,7 +29,7 @@ def max_blur_pool2d(
     return blur_pool2d(x, filt, stride, pad_mode)
 
 
-class MaxBlurPool2d(nn.Module):
+class MaxBlurPool2d(BlurFilterModule):
     """Anti-aliased max-pooling: ``MaxPool2d(kernel_size, stride=1, padding)`` then ``BlurPool2d(stride)``.
 
     Its output has the size of ``MaxPool2d(kernel_size, stride, padding)`` on the same input.
@@ -58,9 +57,8 @@ class MaxBlurPool2d(nn.Module):
         if len(pad) != 2 or any(p < 0 or 2 * p > k for p, k in zip(pad, self.kernel_size, strict=True)):
             raise ValueError(f"padding must be >= 0 and at most half of kernel_size, got {padding!r}")
         self.padding = [int(p) for p in pad]
-        self.filt_size = check_filt_size(filt_size)
         self.pad_mode = check_pad_mode(pad_mode)
-        self.register_buffer("filt", binomial_filter2d(filt_size), persistent=False)
+        self._register_filter(filt_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return max_blur_pool2d(x, self.filt, self.kernel_size, self.stride, self.padding, self.pad_mode)

@@ -1,0 +1,71 @@
+"""Training settings: one dataclass, filled by ``scripts/train.py`` or by code."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+AUGMENTATIONS = ("timm", "shift", "center")
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs.
+
+    ``aug``: ``timm`` is timm's training transform (random-resized crop, flip, jitter), ``shift`` is
+    resize + random crop (translations only), ``center`` is the evaluation transform (no augmentation).
+
+    Example:
+        >>> TrainConfig(model='resnet18_aa', data='data/', epochs=1).epochs
+        1
+    """
+
+    model: str = "resnet18_aa"
+    output: str = "runs/train"
+    data: str | None = None
+    train_split: str = "train"
+    val_split: str = "val"
+    init_from: str | None = None
+    pretrained: bool = False
+    num_classes: int | None = None
+    input_size: int | None = None
+    crop_pct: float | None = None
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    opt: str = "adamw"
+    weight_decay: float = 0.05
+    sched: str = "cosine"
+    warmup_epochs: int = 1
+    min_lr: float = 1e-6
+    grad_accum: int = 1
+    mixed_precision: str = "no"
+    aug: str = "timm"
+    hflip: float = 0.5
+    ema: bool = False
+    ema_decay: float = 0.999
+    seed: int = 42
+    workers: int = 0
+    keep_last: int = 2
+    resume: str | None = None
+    eval_passes: int = 1
+    max_train_batches: int | None = None
+    progress: bool = True
+    model_kwargs: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.aug not in AUGMENTATIONS:
+            raise ValueError(f"aug must be one of {AUGMENTATIONS}, got {self.aug!r}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+        for name in ("epochs", "batch_size", "grad_accum", "keep_last", "eval_passes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.init_from and self.pretrained:
+            raise ValueError("use either --init-from or --pretrained, not both")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

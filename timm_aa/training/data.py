@@ -1,0 +1,126 @@
+"""Training and validation data: an ImageFolder (train/ and val/) or a Hugging Face dataset, with timm transforms.
+
+Validation items are R x R images (R = S / crop_pct, timm's eval resize), so that the top-1 of the
+center S crop equals timm's evaluation and the consistency protocols can cut shifted crops from them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from timm.data import create_transform
+from torch.utils.data import Dataset
+from torchvision import transforms as T
+
+from ..data import ImageSource, open_image_folder, open_image_source
+from ..data.sources import _is_hf_dataset_dir
+
+
+@dataclass
+class DataSplits:
+    train: ImageSource
+    val: ImageSource
+    classes: list[str]
+
+
+def open_splits(data: str, train_split: str = "train", val_split: str = "val") -> DataSplits:
+    """Open ``data``: a folder with ``train/`` and ``val/`` ImageFolders, or a Hugging Face dataset.
+
+    Example:
+        >>> open_splits('/nonexistent')
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: no data directory at '/nonexistent'
+    """
+    if data.startswith("hf:") or (os.path.isdir(data) and _is_hf_dataset_dir(data)):
+        train = open_image_source(data, train_split)
+        val_name = "validation" if val_split == "val" else val_split
+        try:
+            val = open_image_source(data, val_name)
+        except ValueError:
+            val = open_image_source(data, "test")
+    else:
+        if not os.path.isdir(data):
+            raise FileNotFoundError(f"no data directory at {data!r}")
+        missing = [s for s in (train_split, val_split) if not os.path.isdir(os.path.join(data, s))]
+        if missing:
+            raise ValueError(f"{data!r} needs {train_split}/ and {val_split}/ image folders; missing: {missing}")
+        train = open_image_folder(os.path.join(data, train_split))
+        val = open_image_folder(os.path.join(data, val_split))
+    for name, src in (("train", train), ("val", val)):
+        if not src.labeled:
+            raise ValueError(f"the {name} split of {data!r} has no labels (need one folder per class)")
+    if train.classes != val.classes:
+        raise ValueError(f"train and val classes differ: {train.classes[:5]}... vs {val.classes[:5]}...")
+    return DataSplits(train, val, list(train.classes))
+
+
+def eval_resize(input_size: int, crop_pct: float) -> int:
+    """R: timm's evaluation resize for crop size S and ``crop_pct`` (floor(S / crop_pct)).
+
+    Example:
+        >>> eval_resize(224, 0.875)
+        256
+    """
+    return int(math.floor(input_size / crop_pct))
+
+
+def train_transform(data_cfg: dict[str, Any], aug: str, hflip: float) -> Any:
+    """The training transform: timm's (``aug='timm'``), translations only (``'shift'``), or none (``'center'``)."""
+    size = data_cfg["input_size"][-1]
+    if aug == "timm":
+        return create_transform(**data_cfg, is_training=True, hflip=hflip)
+    if aug == "center":
+        return create_transform(**data_cfg, is_training=False)
+    resize = eval_resize(size, data_cfg["crop_pct"])
+    interp = T.InterpolationMode(data_cfg["interpolation"])
+    return T.Compose([T.Resize(resize, interpolation=interp), T.RandomCrop(size), T.ToTensor(),
+                      T.Normalize(data_cfg["mean"], data_cfg["std"])])
+
+
+def val_transform(data_cfg: dict[str, Any]) -> Any:
+    """Resize to R and center-crop R (no S crop: the evaluation cuts S crops itself)."""
+    resize = eval_resize(data_cfg["input_size"][-1], data_cfg["crop_pct"])
+    interp = T.InterpolationMode(data_cfg["interpolation"])
+    return T.Compose([T.Resize(resize, interpolation=interp), T.CenterCrop(resize), T.ToTensor(),
+                      T.Normalize(data_cfg["mean"], data_cfg["std"])])
+
+
+class TransformedImages(Dataset):
+    """``(image_tensor, label, index)`` items of an :class:`ImageSource`; an unreadable image is an error
+    that names the file."""
+
+    def __init__(self, source: ImageSource, transform: Any) -> None:
+        self.source, self.transform = source, transform
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        try:
+            image = self.source.load(index)
+        except (OSError, ValueError, SyntaxError) as err:
+            raise ValueError(f"cannot read image {self.source.ids[index]}: {err}") from None
+        return self.transform(image), self.source.labels[index], index
+
+
+def check_readable(source: ImageSource, limit: int = 50_000) -> None:
+    """Decode every image once and raise ``ValueError`` listing the unreadable ones, before training starts.
+
+    Sources larger than ``limit`` are not pre-checked: an unreadable image there stops training with
+    an error naming the file, when it is reached.
+    """
+    if len(source) > limit:
+        return
+    bad = []
+    for i in range(len(source)):
+        try:
+            source.load(i)
+        except (OSError, ValueError, SyntaxError):
+            bad.append(source.ids[i])
+    if bad:
+        raise ValueError(f"{len(bad)} unreadable image(s): {', '.join(bad[:10])}")

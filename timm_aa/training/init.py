@@ -1,0 +1,51 @@
+"""Start an anti-aliased model from baseline weights (``--init-from``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..loading import create_model_from_spec
+
+
+def copy_weights(target: nn.Module, source_state: dict[str, torch.Tensor], classifier: list[str]) -> list[str]:
+    """Copy every tensor of ``source_state`` into ``target``; return the keys left at their fresh values.
+
+    Only classifier keys may be left out (when the class counts differ); any other missing,
+    unexpected or mis-shaped key raises ``ValueError`` naming it.
+
+    Example:
+        >>> copy_weights(nn.Linear(2, 3), nn.Linear(2, 3).state_dict(), ['weight', 'bias'])
+        []
+    """
+    target_state = target.state_dict()
+    skipped = []
+    for key, value in target_state.items():
+        if key not in source_state:
+            raise ValueError(f"--init-from weights lack {key!r} of the model")
+        if source_state[key].shape != value.shape:
+            if any(key.startswith(c + ".") for c in classifier):
+                skipped.append(key)
+                continue
+            raise ValueError(
+                f"--init-from weights do not fit: {key!r} is {tuple(source_state[key].shape)} there, "
+                f"{tuple(value.shape)} in the model"
+            )
+    extra = sorted(set(source_state) - set(target_state))
+    if extra:
+        raise ValueError(f"--init-from weights have keys the model lacks, e.g. {extra[0]!r}")
+    with torch.no_grad():
+        for key, value in target_state.items():
+            if key not in skipped:
+                value.copy_(source_state[key])
+    return skipped
+
+
+def init_from(model: nn.Module, spec: str) -> list[str]:
+    """Copy the weights of the baseline ``spec`` (timm name with pretrained weights, ``hf-hub:``,
+    ``local-dir:`` or a safetensors file) into ``model``; return the classifier keys left fresh."""
+    pretrained = not (spec.startswith(("hf-hub:", "local-dir:")) or "@" in spec or spec.endswith(".safetensors"))
+    source = create_model_from_spec(spec, pretrained=pretrained)
+    head = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or "fc"
+    heads = [head] if isinstance(head, str) else list(head)
+    return copy_weights(model, source.state_dict(), heads)
