@@ -11,15 +11,18 @@ from accelerate.tracking import GeneralTracker, on_main_process
 
 
 class JsonlTracker(GeneralTracker):
-    """Appends one JSON object per ``accelerator.log`` call to ``OUTPUT/metrics.jsonl``."""
+    """Appends one JSON object per ``accelerator.log`` call to ``OUTPUT/metrics.jsonl``.
+
+    ``__init__`` must not touch accelerate's process state: the tracker is built before the
+    ``Accelerator``, and a ``PartialState()`` created first (without ``cpu=True``) makes every process
+    of an ``ACCELERATE_USE_CPU`` multi-process launch believe it is alone.
+    """
 
     name = "jsonl"
     requires_logging_directory = True
 
-    @on_main_process
     def __init__(self, run_name: str, logging_dir: str) -> None:
         super().__init__()
-        os.makedirs(logging_dir, exist_ok=True)
         self.path = os.path.join(logging_dir, "metrics.jsonl")
         self.run_name = run_name
 
@@ -36,6 +39,7 @@ class JsonlTracker(GeneralTracker):
         self._write({"step": step, **values})
 
     def _write(self, record: dict[str, Any]) -> None:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path, "a") as f:
             f.write(json.dumps(record, default=str) + "\n")
 
