@@ -1,6 +1,12 @@
-"""Export folders and (later) Hub publishing."""
+"""Export folders, model cards, verification and publishing to the Hugging Face Hub."""
 
+from .card import CardInfo, metrics_from_export, metrics_from_report, render_card
 from .export import CONFIG_NAME, METRICS_NAME, WEIGHTS_NAME, hub_config, model_args_of, save_weights, write_export
+from .publish import CARD_NAME, Prepared, prepare_folder, push_folder, resolve_token
+from .verify import VerificationError, verify_folder
 
-__all__ = ["CONFIG_NAME", "METRICS_NAME", "WEIGHTS_NAME", "hub_config", "model_args_of", "save_weights",
-           "write_export"]
+__all__ = [
+    "CARD_NAME", "CONFIG_NAME", "METRICS_NAME", "WEIGHTS_NAME", "CardInfo", "Prepared", "VerificationError",
+    "hub_config", "metrics_from_export", "metrics_from_report", "model_args_of", "prepare_folder", "push_folder",
+    "render_card", "resolve_token", "save_weights", "verify_folder", "write_export",
+]

@@ -34,14 +34,27 @@ def model_args_of(model: nn.Module) -> dict[str, Any]:
     return dict(getattr(model, "aa_args", {}) or {})
 
 
-def hub_config(model: nn.Module, label_names: list[str] | None = None) -> dict[str, Any]:
-    """timm's Hub config for ``model``, without ``model_args.num_classes`` (see module docstring)."""
+PROVENANCE_KEYS = ("tag", "description", "origin_url", "license", "notes")
+
+
+def hub_config(
+    model: nn.Module, label_names: list[str] | None = None, provenance: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """timm's Hub config for ``model``, without ``model_args.num_classes`` (see module docstring).
+
+    The source config's provenance (tag, description, license, ...) describes the weights the model
+    was created with, not the ones being exported: it is dropped, and ``provenance`` written instead.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, CONFIG_NAME)
         model_config = {"label_names": list(label_names)} if label_names else None
         save_config_for_hf(model, path, model_config=model_config, model_args=model_args_of(model))
         with open(path) as f:
             config = json.load(f)
+    pretrained_cfg = config.get("pretrained_cfg", {})
+    for key in PROVENANCE_KEYS:
+        pretrained_cfg.pop(key, None)
+    pretrained_cfg.update(provenance or {})
     args = config.get("model_args", {})
     for key in ("num_classes", "pretrained_cfg", "pretrained_cfg_overlay"):
         args.pop(key, None)
@@ -75,6 +88,7 @@ def write_export(
     folder: str,
     label_names: list[str] | None = None,
     metrics: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> str:
     """Write ``model.safetensors``, ``config.json`` (and ``metrics.json``) to ``folder``, atomically.
 
@@ -89,7 +103,7 @@ def write_export(
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-export-")
     try:
-        config = hub_config(model, label_names)
+        config = hub_config(model, label_names, provenance)
         save_weights(model, os.path.join(tmp, WEIGHTS_NAME), config["architecture"])
         with open(os.path.join(tmp, CONFIG_NAME), "w") as f:
             json.dump(config, f, indent=2)

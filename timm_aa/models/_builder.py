@@ -12,12 +12,13 @@ from typing import Any
 
 import timm
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.models import get_pretrained_cfg
+from timm.models import PretrainedCfg, get_pretrained_cfg
 from timm.models._builder import resolve_pretrained_cfg
 from torch import nn
 
 from ..antialias import antialias
 from ..layers import MaxBlurPool2d
+from ..weights.pretrained import parse_zhang_tag
 
 PAPER_ID = "arXiv:1904.11486"
 
@@ -64,28 +65,45 @@ def _zhang_stem(model: nn.Module) -> None:
             module.kernel_size, module.padding = [2, 2], [0, 0]
 
 
-def create_aa_model(
-    variant: str,
-    base: str,
-    pretrained: bool = False,
-    *,
-    zhang_stem: bool = False,
-    filt_size: int = 4,
-    pad_mode: str = "reflect",
-    **kwargs: Any,
-) -> nn.Module:
-    """Build timm's ``base`` with ``variant``'s pretrained config, then anti-alias it.
+def resolve_aa_cfg(variant: str, kwargs: dict[str, Any], pretrained: bool = False) -> tuple[PretrainedCfg, int]:
+    """Pop the pretrained config (and ``filt_size``) from ``kwargs``; a Zhang tag sets the default filter
+    size, and loading its weights with another ``filt_size`` is an error.
 
     Example:
-        >>> model = create_aa_model('resnet18_aa', 'resnet18', zhang_stem=True, num_classes=10)
-        >>> model.fc.out_features
-        10
+        >>> resolve_aa_cfg('resnet18_aa', {'pretrained_cfg': 'zhang_lpf3_in1k'})[1]
+        3
     """
     cfg = resolve_pretrained_cfg(
         variant,
         pretrained_cfg=kwargs.pop("pretrained_cfg", None),
         pretrained_cfg_overlay=kwargs.pop("pretrained_cfg_overlay", None),
     )
+    filt_size = kwargs.pop("filt_size", None)
+    tagged = parse_zhang_tag(cfg.tag)
+    if pretrained and tagged and filt_size is not None and filt_size != tagged[0]:
+        raise ValueError(f"{variant}.{cfg.tag} has filter size {tagged[0]}, but filt_size={filt_size} was given")
+    return cfg, filt_size if filt_size is not None else tagged[0] if tagged else 4
+
+
+def create_aa_model(
+    variant: str,
+    base: str,
+    pretrained: bool = False,
+    *,
+    zhang_stem: bool = False,
+    pad_mode: str = "reflect",
+    **kwargs: Any,
+) -> nn.Module:
+    """Build timm's ``base`` with ``variant``'s pretrained config, then anti-alias it.
+
+    ``filt_size`` defaults to the pretrained tag's filter size (4 for untagged configs).
+
+    Example:
+        >>> model = create_aa_model('resnet18_aa', 'resnet18', zhang_stem=True, num_classes=10)
+        >>> model.fc.out_features
+        10
+    """
+    cfg, filt_size = resolve_aa_cfg(variant, kwargs, pretrained)
     model = timm.models.model_entrypoint(base)(pretrained=pretrained, pretrained_cfg=cfg, **kwargs)
     antialias(model, filt_size=filt_size, pad_mode=pad_mode)
     if zhang_stem:

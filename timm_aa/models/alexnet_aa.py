@@ -13,7 +13,8 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from torch import nn
 
 from ..layers import BlurPool2d
-from ._builder import zhang_cfg
+from ..weights.pretrained import zhang_pretrained_cfgs
+from ._builder import resolve_aa_cfg, zhang_cfg
 
 
 class AlexNet(nn.Module):
@@ -37,6 +38,7 @@ class AlexNet(nn.Module):
         self.num_features = 256
         self.head_hidden_size = 4096
         self.drop_rate = drop_rate
+        self.aa_args = dict(filt_size=filt_size, pad_mode=pad_mode)
 
         def blur(channels: int) -> BlurPool2d:
             return BlurPool2d(channels, filt_size=filt_size, stride=2, pad_mode=pad_mode)
@@ -84,14 +86,15 @@ class AlexNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-default_cfgs = generate_default_cfgs({
-    "alexnet_aa": zhang_cfg(first_conv="features.0", classifier="fc", pool_size=(6, 6)),
-})
+_CFG = zhang_cfg(first_conv="features.0", classifier="fc", pool_size=(6, 6))
+default_cfgs = generate_default_cfgs(zhang_pretrained_cfgs("alexnet", "alexnet_aa", _CFG))
 
 
 @register_model
 def alexnet_aa(pretrained: bool = False, **kwargs) -> AlexNet:
     """AlexNet, anti-aliased (Zhang's layout, including the first conv)."""
+    cfg, filt_size = resolve_aa_cfg("alexnet_aa", kwargs, pretrained)
     return build_model_with_cfg(
-        AlexNet, "alexnet_aa", pretrained, feature_cfg=dict(flatten_sequential=True), **kwargs,
+        AlexNet, "alexnet_aa", pretrained, pretrained_cfg=cfg, feature_cfg=dict(flatten_sequential=True),
+        filt_size=filt_size, **kwargs,
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
+from ..weights.pretrained import zhang_pretrained_cfgs
 from ._builder import create_aa_model, zhang_cfg
 
+_CFG = zhang_cfg(first_conv="features.conv0", classifier="classifier")
 default_cfgs = generate_default_cfgs({
-    f"densenet{depth}_aa": zhang_cfg(first_conv="features.conv0", classifier="classifier")
-    for depth in (121, 161, 169, 201)
+    k: v for depth in (121, 161, 169, 201)
+    for k, v in zhang_pretrained_cfgs(f"densenet{depth}", f"densenet{depth}_aa", _CFG).items()
 })
 
 

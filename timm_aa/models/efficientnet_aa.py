@@ -6,10 +6,12 @@ from __future__ import annotations
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
+from ..weights.pretrained import zhang_pretrained_cfgs
 from ._builder import base_cfg, create_aa_model, zhang_cfg
 
 default_cfgs = generate_default_cfgs({
-    "mobilenetv2_100_aa": zhang_cfg(first_conv="conv_stem", classifier="classifier"),
+    **zhang_pretrained_cfgs("mobilenet_v2", "mobilenetv2_100_aa",
+                            zhang_cfg(first_conv="conv_stem", classifier="classifier")),
     "efficientnet_b0_aa": base_cfg("efficientnet_b0"),
 })
 

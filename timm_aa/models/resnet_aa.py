@@ -10,13 +10,14 @@ from __future__ import annotations
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
+from ..weights.pretrained import zhang_pretrained_cfgs
 from ._builder import base_cfg, create_aa_model, zhang_cfg
 
 _ZHANG = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
           "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2")
 
 default_cfgs = generate_default_cfgs({
-    **{f"{name}_aa": zhang_cfg() for name in _ZHANG},
+    **{k: v for name in _ZHANG for k, v in zhang_pretrained_cfgs(name, f"{name}_aa", zhang_cfg()).items()},
     "resnet50d_aa": base_cfg("resnet50d"),
 })
 

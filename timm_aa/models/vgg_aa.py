@@ -5,11 +5,13 @@ from __future__ import annotations
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
+from ..weights.pretrained import zhang_pretrained_cfgs
 from ._builder import create_aa_model, zhang_cfg
 
+_CFG = zhang_cfg(first_conv="features.0", classifier="head.fc")
 default_cfgs = generate_default_cfgs({
-    f"vgg{depth}{bn}_aa": zhang_cfg(first_conv="features.0", classifier="head.fc")
-    for depth in (11, 13, 16, 19) for bn in ("", "_bn")
+    k: v for depth in (11, 13, 16, 19) for bn in ("", "_bn")
+    for k, v in zhang_pretrained_cfgs(f"vgg{depth}{bn}", f"vgg{depth}{bn}_aa", _CFG).items()
 })
 
 

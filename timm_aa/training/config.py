@@ -52,6 +52,7 @@ class TrainConfig:
     eval_passes: int = 1
     max_train_batches: int | None = None
     progress: bool = True
+    log_epochs: bool = True
     model_kwargs: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:

@@ -29,6 +29,7 @@ def demo_config(model: str, seed: int, output: str, **overrides: Any) -> TrainCo
     settings: dict[str, Any] = dict(
         model=model, output=output, epochs=10, batch_size=64, lr=2e-3, warmup_epochs=1, weight_decay=0.05,
         input_size=CROP, crop_pct=CROP / CANVAS, aug="center", seed=seed, eval_passes=3, keep_last=1,
+        log_epochs=False,
     )
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**settings)

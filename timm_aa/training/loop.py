@@ -144,7 +144,7 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
         accelerator.log(metrics, step=state.global_step)
         history.append(metrics)
         _save_checkpoint(accelerator, cfg, state, metrics)
-        if accelerator.is_main_process:
+        if cfg.log_epochs and accelerator.is_main_process:
             print(f"epoch {epoch}: top-1 {metrics['val/top1']:.2f}  consistency {metrics['val/consistency']:.2f}")
     export = os.path.join(cfg.output, "export")
     final = history[-1] if history else ckpt.read_state(resume_path).get("metrics", {})

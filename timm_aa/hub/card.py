@@ -1,0 +1,128 @@
+"""Model cards: rendered from ``hub_cards/model_card.md`` with huggingface_hub's ``ModelCard``.
+
+Metrics come from a training export's ``metrics.json`` or a consistency report (``scripts/evaluate.py``)
+and go into the card's ``model-index`` as ``EvalResult`` entries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from torch import nn
+
+from hub_cards import template_path
+
+from ..consistency.report import SCHEMA
+
+
+@dataclass
+class CardInfo:
+    """What the card says beyond what the model itself tells."""
+
+    repo_id: str
+    license: str = "apache-2.0"
+    dataset: str = "custom"
+    dataset_name: str | None = None
+    base_model: str | None = None
+    provenance: str | None = None
+    summary: str | None = None
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # {name, type, value, split, source}
+
+
+def metrics_from_export(path: str) -> list[dict[str, Any]]:
+    """Top-1 and shift-consistency from a training export's ``metrics.json``.
+
+    Example:
+        >>> metrics_from_export('/nonexistent/metrics.json')
+        []
+    """
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        data = json.load(f)
+    out = []
+    if "val/top1" in data:
+        out.append(dict(name="top-1 accuracy", type="accuracy", value=data["val/top1"], split="validation",
+                        source="timm-aa training (center crop)"))
+    if "val/consistency" in data:
+        out.append(dict(name="shift consistency (random crops)", type="shift-consistency",
+                        value=data["val/consistency"], split="validation", source="timm-aa training"))
+    return out
+
+
+def metrics_from_report(path: str, model: str | None = None) -> list[dict[str, Any]]:
+    """Accuracy and each protocol's consistency for one model of a consistency report.
+
+    ``model`` picks the rows (by model spec or architecture); it may be omitted when the report
+    holds a single model.
+    """
+    with open(path) as f:
+        report = json.load(f)
+    if report.get("schema") != SCHEMA:
+        raise ValueError(f"{path!r} is not a timm-aa consistency report")
+    rows = report["results"]
+    names = sorted({r["model"] for r in rows})
+    if model is not None:
+        rows = [r for r in rows if model in (r["model"], r.get("architecture"))]
+    elif len(names) > 1:
+        raise ValueError(f"{path!r} holds several models {names}: say which one with --eval-model")
+    if not rows:
+        raise ValueError(f"{path!r} has no rows for model {model!r} (it has {names})")
+    out = []
+    if rows[0].get("accuracy") is not None:
+        out.append(dict(name="top-1 accuracy", type="accuracy", value=rows[0]["accuracy"], split="validation",
+                        source=f"scripts/evaluate.py, {rows[0]['num_images']} images"))
+    for r in rows:
+        out.append(dict(name=f"shift consistency ({r['protocol']})", type=f"shift-consistency-{r['protocol']}",
+                        value=r["consistency"], split="validation",
+                        source=f"scripts/evaluate.py, R={r['resize']}, S={r['crop']}, {r['passes']} passes"))
+    return out
+
+
+def _results_table(metrics: list[dict[str, Any]]) -> str:
+    if not metrics:
+        return "No evaluation results were supplied for this card."
+    lines = ["| metric | value | split | measured by |", "|---|---|---|---|"]
+    lines += [f"| {m['name']} | {m['value']:.2f} | {m['split']} | {m['source']} |" for m in metrics]
+    return "\n".join(lines)
+
+
+def render_card(model: nn.Module, info: CardInfo) -> ModelCard:
+    """The model card of ``model`` for the Hub repository ``info.repo_id``.
+
+    Example:
+        >>> import timm, timm_aa
+        >>> card = render_card(timm.create_model('resnet18_aa', num_classes=2), CardInfo('org/resnet18_aa'))
+        >>> card.data.library_name
+        'timm'
+    """
+    cfg = dict(getattr(model, "pretrained_cfg", None) or {})
+    arch = cfg.get("architecture") or type(model).__name__
+    aa = dict(getattr(model, "aa_args", {}) or {})
+    dataset_name = info.dataset_name or info.dataset
+    evals = [EvalResult(task_type="image-classification", dataset_type=info.dataset, dataset_name=dataset_name,
+                        dataset_split=m["split"], metric_type=m["type"], metric_name=m["name"],
+                        metric_value=round(float(m["value"]), 4))
+             for m in info.metrics]
+    data = ModelCardData(
+        library_name="timm", license=info.license, tags=["image-classification", "timm", "timm-aa", "anti-aliasing",
+                                                          "shift-invariance"],
+        datasets=[info.dataset], base_model=info.base_model, pipeline_tag="image-classification",
+        model_name=info.repo_id.split("/")[-1], eval_results=evals or None,
+    )
+    size = cfg.get("input_size", (3, 224, 224))
+    resize = int(size[-1] / cfg.get("crop_pct", 0.875))
+    return ModelCard.from_template(
+        data, template_path=template_path(), title=info.repo_id.split("/")[-1], repo_id=info.repo_id, architecture=arch,
+        summary=info.summary or f"An anti-aliased `{arch}` image classifier.",
+        num_params=f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M",
+        num_classes=getattr(model, "num_classes", "?"), method=aa.get("method", "blur"),
+        filt_size=aa.get("filt_size", "n/a"), pad_mode=aa.get("pad_mode", "n/a"), input_size="x".join(map(str, size)),
+        resize=resize, interpolation=cfg.get("interpolation", "bilinear"), mean=tuple(cfg.get("mean", ())),
+        std=tuple(cfg.get("std", ())), provenance=info.provenance or "trained with timm-aa", license=info.license,
+        results=_results_table(info.metrics),
+    )
