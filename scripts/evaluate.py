@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", required=True,
                    help="timm name, hf-hub:ORG/NAME, local-dir:PATH, FILE.safetensors or ARCH@FILE (repeatable)")
+    p.add_argument("--label", action="append", help="display name for each --model, in order (default: the spec)")
     p.add_argument("--data", required=True, help="image folder, saved datasets folder, or hf:NAME")
     p.add_argument("--split", default=None, help="split of a Hugging Face dataset (default: validation/test)")
     p.add_argument("--protocol", action="append", choices=PROTOCOLS, help="repeatable (default: random)")
@@ -45,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed, offsets=args.offsets, max_shift=args.max_shift, batch_size=args.batch_size,
             workers=args.workers, channels_last=args.channels_last, device=args.device,
         )
+        if args.label and len(args.label) != len(args.model):
+            raise ValueError(f"give one --label per --model ({len(args.model)}), got {len(args.label)}")
         run_evaluation(args.model, args.data, settings, args.output, args.pretrained, args.split,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, labels=args.label)
     except (ValueError, FileNotFoundError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

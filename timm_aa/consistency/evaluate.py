@@ -26,6 +26,7 @@ def run_evaluation(
     pretrained: bool = False,
     split: str | None = None,
     progress: bool = True,
+    labels: Sequence[str] | None = None,
 ) -> ConsistencyReport:
     """Evaluate each model spec on ``data``; print the table; write ``consistency.json`` and PNGs to ``output``.
 
@@ -38,11 +39,14 @@ def run_evaluation(
         raise ValueError(f"a model is listed twice: {list(models)}")
     source = open_image_source(data, split)  # fail on bad data before building models
     entries = []
-    for spec in models:
+    names = list(labels) if labels else list(models)
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names must differ: {names}")
+    for name, spec in zip(names, models, strict=True):
         model = create_model_from_spec(spec, pretrained=pretrained)
-        entries.append(ModelEntry.from_model(spec, model, _weights_label(spec, pretrained)))
+        entries.append(ModelEntry.from_model(name, model, _weights_label(spec, pretrained)))
         if entries[-1].weights == "random":
-            print(f"note: {spec} has random weights (pass --pretrained for timm's trained weights)")
+            print(f"note: {name} has random weights (pass --pretrained for timm's trained weights)")
     report = evaluate_consistency(entries, source, settings, progress=progress)
     if report.data["num_skipped"]:
         print(f"skipped {report.data['num_skipped']} unreadable image(s): {', '.join(report.data['skipped'])}")
