@@ -1,0 +1,98 @@
+"""BlurPool speed: ours against antialiased_cnns.BlurPool, timm BlurPool2d and kornia BlurPool2D.
+
+    python benchmarks/bench_blurpool.py [--batch 32] [--reps 10] [--filters 3 4 5] [--quick]
+
+In one process, with interleaved repetitions (medians), on ResNet-50's BlurPool input shapes, NCHW and
+channels_last, forward and forward+backward. Outputs are checked against Zhang's first (max abs <= 1e-6;
+timm and kornia only join where they compute the same thing: timm for odd filters, kornia for odd
+filters with zero padding, so they appear as anchors in the timing regardless). With a CUDA GPU, GPU rows
+(fp32 and bf16) are added; without one they are skipped and the output says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import antialiased_cnns
+import kornia
+import timm.layers
+import torch
+from common import interleaved_medians, machine, table
+
+from timm_aa.layers import BlurPool2d
+
+# (channels, H, W) of the maps resnet50_aa blurs: stem max-pool output, the three strided blocks, shortcuts
+SHAPES = [(64, 111, 111), (128, 56, 56), (256, 56, 56), (256, 28, 28), (512, 28, 28), (512, 14, 14),
+          (1024, 14, 14)]
+
+
+def layers(channels: int, filt: int, device: str, dtype: torch.dtype) -> dict[str, torch.nn.Module]:
+    mods = {
+        "ours": BlurPool2d(channels, filt, 2),
+        "zhang": antialiased_cnns.BlurPool(channels, filt_size=filt, stride=2),
+        "timm": timm.layers.BlurPool2d(channels, filt_size=filt, stride=2),
+        "kornia": kornia.filters.BlurPool2D(kernel_size=filt, stride=2),
+    }
+    return {k: m.to(device=device, dtype=dtype) for k, m in mods.items()}
+
+
+def run(shape, filt, fmt, mode, batch, reps, device, dtype) -> dict[str, float]:
+    c, h, w = shape
+    x = torch.randn(batch, c, h, w, device=device, dtype=dtype)
+    if fmt == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    mods = layers(c, filt, device, dtype)
+    with torch.no_grad():
+        diff = (mods["ours"](x).float() - mods["zhang"](x).float()).abs().max().item()
+    tol = 1e-6 if dtype == torch.float32 else 2e-2
+    if diff > tol:
+        raise AssertionError(f"ours differs from Zhang's by {diff} on {shape}, filter {filt}, {fmt}")
+    if mode == "forward":
+        def make(m):
+            def fn():
+                with torch.no_grad():
+                    m(x)
+            return fn
+    else:
+        xg = x.detach().requires_grad_(True)
+
+        def make(m):
+            def fn():
+                m(xg).sum().backward()
+            return fn
+    return interleaved_medians({k: make(m) for k, m in mods.items()}, reps, device=device)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--reps", type=int, default=10)
+    p.add_argument("--filters", type=int, nargs="+", default=[3, 4, 5])
+    p.add_argument("--quick", action="store_true", help="only the (256, 56, 56) shape")
+    a = p.parse_args()
+    print(f"machine: {machine()}; batch {a.batch}, {a.reps} interleaved repetitions, medians")
+    targets = [("cpu", torch.float32)]
+    if torch.cuda.is_available():
+        targets += [("cuda", torch.float32), ("cuda", torch.bfloat16)]
+    else:
+        print("no CUDA GPU: GPU rows skipped")
+    shapes = [(256, 56, 56)] if a.quick else SHAPES
+    rows = []
+    for device, dtype in targets:
+        for mode in ("forward", "forward+backward"):
+            for fmt in ("NCHW", "channels_last"):
+                for filt in a.filters:
+                    for shape in shapes:
+                        t = run(shape, filt, fmt, mode, a.batch, a.reps, device, dtype)
+                        best_anchor = min(t["zhang"], t["timm"], t["kornia"])
+                        rows.append([f"{device} {str(dtype)[6:]}", mode, fmt, str(filt), "x".join(map(str, shape)),
+                                     f"{t['ours'] * 1e3:.2f}", f"{t['zhang'] * 1e3:.2f}", f"{t['timm'] * 1e3:.2f}",
+                                     f"{t['kornia'] * 1e3:.2f}", f"{best_anchor / t['ours']:.2f}x"])
+                        print(" | ".join(rows[-1]), flush=True)
+    print()
+    print(table(["device", "pass", "format", "filter", "C x H x W", "ours ms", "zhang ms", "timm ms", "kornia ms",
+                 "speed-up vs fastest anchor"], rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Timing helpers shared by the benchmarks: interleaved repetitions, medians, ratio tables."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 2,
+                        device: str = "cpu") -> dict[str, float]:
+    """Median seconds per call of each function, timing them in turn (ABCABC...) so drift hits all alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+            sync(device)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def machine() -> str:
+    """One line naming the machine the numbers come from."""
+    cpu = platform.processor() or platform.machine()
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
+    return (f"{cpu}, {torch.get_num_threads()} threads{gpu}; torch {torch.__version__}, "
+            f"python {platform.python_version()}")
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
