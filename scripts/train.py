@@ -46,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep-last", type=int, default=2, help="checkpoints to keep")
     p.add_argument("--resume", help="'latest' or a checkpoint folder")
     p.add_argument("--eval-passes", type=int, default=1, help="random-shift draws per val image")
+    p.add_argument("--gumbel-tau0", type=float, default=1.0, help="LPS models: first-epoch Gumbel temperature")
+    p.add_argument("--gumbel-decay", type=float, default=0.8, help="LPS: temperature factor per epoch")
+    p.add_argument("--gumbel-min", type=float, default=0.1, help="LPS: lowest temperature")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             grad_accum=a.grad_accum, mixed_precision=a.mixed_precision, aug=a.aug or "timm", hflip=a.hflip,
             ema=a.ema, ema_decay=a.ema_decay, seed=a.seed[0] if a.seed else 42, workers=a.workers,
             keep_last=a.keep_last, resume=a.resume, eval_passes=a.eval_passes, progress=not a.no_progress,
+            gumbel_tau0=a.gumbel_tau0, gumbel_decay=a.gumbel_decay, gumbel_min=a.gumbel_min,
         )
         train(cfg)
     except (ValueError, FileNotFoundError, ImportError) as err:

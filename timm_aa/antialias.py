@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .layers import BlurConv2d, BlurPool2d, MaxBlurPool2d, check_filt_size, check_pad_mode
+from .downsamplers import Downsampling, polyphase_of
+from .layers import BlurConv2d, BlurPool2d, MaxBlurPool2d
+from .layers.polyphase import _PolyphasePool
 
-_AA_LAYERS = (BlurPool2d, MaxBlurPool2d, BlurConv2d)
+_AA_LAYERS = (BlurPool2d, MaxBlurPool2d, BlurConv2d, _PolyphasePool)
 
 
 @dataclass
@@ -64,20 +66,16 @@ def find_downsampling(model: nn.Module) -> list[_Site]:
     return sites
 
 
-def _blur(channels: int | None, stride, filt_size: int, pad_mode: str, device) -> BlurPool2d:
-    return BlurPool2d(channels, filt_size=filt_size, stride=stride, pad_mode=pad_mode).to(device)
-
-
-def _convert_pool(pool: nn.Module, filt_size: int, pad_mode: str) -> nn.Module:
+def _convert_pool(pool: nn.Module, down: Downsampling, channels: int | None) -> nn.Module:
     stride = pool.stride if pool.stride is not None else pool.kernel_size
     if isinstance(pool, nn.MaxPool2d):
         if pool.dilation not in (1, (1, 1)):
             raise ValueError(f"cannot anti-alias a dilated MaxPool2d ({pool})")
-        return MaxBlurPool2d(None, pool.kernel_size, stride, pool.padding, filt_size=filt_size, pad_mode=pad_mode)
+        return down.make_max(channels, pool.kernel_size, stride, pool.padding)
     if pool.kernel_size == stride and pool.padding in (0, (0, 0)):
-        return BlurPool2d(None, filt_size=filt_size, stride=stride, pad_mode=pad_mode)
+        return down.make(channels, stride)
     dense = nn.AvgPool2d(pool.kernel_size, 1, pool.padding, count_include_pad=pool.count_include_pad)
-    return nn.Sequential(dense, BlurPool2d(None, filt_size=filt_size, stride=stride, pad_mode=pad_mode))
+    return nn.Sequential(dense, down.make(channels, stride))
 
 
 def _post_blur_hook(module: nn.Module, args, output):
@@ -92,35 +90,79 @@ def _aa_slot(site: _Site, sites: list[_Site]) -> bool:
     return sum(1 for s in sites if s.parent is site.parent and isinstance(s.module, nn.Conv2d)) == 1
 
 
-def _convert_conv(site: _Site, sites: list[_Site], filt_size: int, pad_mode: str) -> None:
+def _is_pointwise(conv: nn.Conv2d) -> bool:
+    return tuple(conv.kernel_size) == (1, 1) and tuple(conv.padding) == (0, 0)
+
+
+def _convert_conv(site: _Site, sites: list[_Site], down: Downsampling) -> nn.Module:
+    """Convert one strided conv; return the module that now subsamples (for linking shortcuts)."""
     conv = site.module
     device = conv.weight.device
-    pointwise = tuple(conv.kernel_size) == (1, 1) and tuple(conv.padding) == (0, 0)
-    if type(conv) is nn.Conv2d and pointwise:
-        setattr(site.parent, site.attr, BlurConv2d.from_conv(conv, filt_size, pad_mode, blur_first=True))
-    elif _aa_slot(site, sites):
-        site.parent.aa = _blur(conv.out_channels, conv.stride, filt_size, pad_mode, device)
+    if type(conv) is nn.Conv2d and _is_pointwise(conv):
+        new = BlurConv2d.from_conv(conv, blur_first=True, pool=down.make_follower(conv.stride).to(device))
+        setattr(site.parent, site.attr, new)
+        return new.blur
+    if _aa_slot(site, sites):
+        site.parent.aa = down.make(conv.out_channels, conv.stride).to(device)
         conv.stride = (1, 1)
-    elif type(conv) is nn.Conv2d:
-        setattr(site.parent, site.attr, BlurConv2d.from_conv(conv, filt_size, pad_mode, blur_first=False))
-    else:  # a conv subclass with its own forward (e.g. timm's Conv2dSame, StdConv2d): blur its output
-        conv.aa_blur = _blur(conv.out_channels, conv.stride, filt_size, pad_mode, device)
-        conv.stride = (1, 1)
-        conv.register_forward_hook(_post_blur_hook)
+        return site.parent.aa
+    if type(conv) is nn.Conv2d:
+        new = BlurConv2d.from_conv(conv, blur_first=False, pool=down.make(conv.out_channels, conv.stride).to(device))
+        setattr(site.parent, site.attr, new)
+        return new.blur
+    # a conv subclass with its own forward (e.g. timm's Conv2dSame, StdConv2d): subsample its output
+    conv.aa_blur = down.make(conv.out_channels, conv.stride).to(device)
+    conv.stride = (1, 1)
+    conv.register_forward_hook(_post_blur_hook)
+    return conv.aa_blur
+
+
+def _link_shortcuts(converted: list[tuple[_Site, nn.Module]]) -> None:
+    """Make each shortcut's polyphase pool follow the main-branch pool of the same residual block."""
+    mains = [(s.name, polyphase_of(m)) for s, m in converted
+             if not (isinstance(s.module, nn.Conv2d) and _is_pointwise(s.module))]
+    for site, module in converted:
+        follower = polyphase_of(module)
+        if follower is None or not (isinstance(site.module, nn.Conv2d) and _is_pointwise(site.module)):
+            continue
+        prefix = site.name
+        while prefix and follower._follow is None:
+            prefix = prefix.rpartition(".")[0]
+            candidates = [pool for name, pool in mains if pool is not None and name.startswith(prefix + ".")]
+            if candidates:
+                follower.follow(candidates[-1])
+        if follower._follow is None:
+            raise ValueError(f"no main-branch polyphase pool found for the shortcut {site.name!r}")
+
+
+def _circular_padding(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d) and any(p > 0 for p in module._reversed_padding_repeated_twice):
+            module.padding_mode = "circular"
 
 
 def _has_attention(model: nn.Module) -> bool:
     return any("attention" in type(m).__name__.lower() for m in model.modules())
 
 
-def antialias(model: nn.Module, filt_size: int = 4, pad_mode: str = "reflect", stem: bool = False) -> nn.Module:
+def antialias(
+    model: nn.Module,
+    filt_size: int = 4,
+    pad_mode: str = "reflect",
+    stem: bool = False,
+    method: str = "blur",
+) -> nn.Module:
     """Anti-alias every downsampling step of a CNN in place and return it (see the module docstring).
 
     Args:
         model: a timm (or any torch) CNN; modified in place.
-        filt_size: binomial filter size, 1..7 (1 means plain subsampling).
-        pad_mode: 'reflect', 'replicate', 'zeros' or 'circular'.
-        stem: also anti-alias the stem convolution.
+        filt_size: binomial filter size, 1..7 (1 means no blur).
+        pad_mode: 'reflect', 'replicate', 'zeros' or 'circular'. 'circular' also makes every conv and
+            pool of the model pad circularly, which exact circular-shift invariance needs.
+        stem: also convert the stem convolution (exact invariance needs it).
+        method: 'blur' (BlurPool), 'aps' (adaptive polyphase sampling) or 'lps' (learnable polyphase
+            sampling; adds small scorers, initialised to choose as APS does). In residual blocks the
+            shortcut reuses the main branch's phase choice.
 
     Example:
         >>> import timm, timm_aa
@@ -130,8 +172,7 @@ def antialias(model: nn.Module, filt_size: int = 4, pad_mode: str = "reflect", s
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"antialias() takes a torch.nn.Module, got {type(model).__name__}")
-    check_filt_size(filt_size)
-    check_pad_mode(pad_mode)
+    down = Downsampling(method, filt_size, pad_mode)
     sites = find_downsampling(model)
     if sites and not stem and isinstance(sites[0].module, nn.Conv2d):
         sites = sites[1:]
@@ -145,9 +186,27 @@ def antialias(model: nn.Module, filt_size: int = 4, pad_mode: str = "reflect", s
                 "after its stem/patch embedding; antialias() converts CNNs, not vision transformers"
             )
         raise ValueError(f"cannot anti-alias {kind}: it has no strided convolution or pooling to convert")
+    if pad_mode == "circular":
+        _circular_padding(model)
+    converted, channels = [], _conv_channels(model)
     for site in sites:
         if isinstance(site.module, nn.Conv2d):
-            _convert_conv(site, sites, filt_size, pad_mode)
+            converted.append((site, _convert_conv(site, sites, down)))
         else:
-            setattr(site.parent, site.attr, _convert_pool(site.module, filt_size, pad_mode))
+            # only LPS needs a pool's channels (its scorer); the conv before it gives them in stems
+            new = _convert_pool(site.module, down, channels.get(site.name) if method == "lps" else None)
+            setattr(site.parent, site.attr, new)
+            converted.append((site, new))
+    if method != "blur":
+        _link_shortcuts(converted)
     return model
+
+
+def _conv_channels(model: nn.Module) -> dict[str, int]:
+    """For each module name, the output channels of the last conv registered before it (pools' inputs)."""
+    out, last = {}, None
+    for name, module in model.named_modules():
+        out[name] = last
+        if isinstance(module, nn.Conv2d):
+            last = module.out_channels
+    return out

@@ -52,8 +52,10 @@ class BlurConv2d(nn.Conv2d):
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, filt_size: int = 4, pad_mode: str = "reflect",
-                  blur_first: bool = False) -> BlurConv2d:
+                  blur_first: bool = False, pool: nn.Module | None = None) -> BlurConv2d:
         """Build from a strided ``nn.Conv2d``, sharing its parameters (no copy).
+
+        ``pool`` replaces the BlurPool by another subsampler of the same stride (e.g. a polyphase pool).
 
         Example:
             >>> BlurConv2d.from_conv(nn.Conv2d(3, 8, 3, stride=2, padding=1)).stride
@@ -69,6 +71,8 @@ class BlurConv2d(nn.Conv2d):
         )
         new.weight = conv.weight
         new.bias = conv.bias
+        if pool is not None:
+            new.blur = pool
         new.blur.to(device=conv.weight.device)
         new.train(conv.training)
         return new

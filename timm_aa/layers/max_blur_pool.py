@@ -25,14 +25,19 @@ def max_blur_pool2d(
         >>> max_blur_pool2d(torch.randn(1, 4, 112, 112), binomial_filter2d(4), [2, 2], [2, 2], [0, 0]).shape
         torch.Size([1, 4, 56, 56])
     """
-    x = F.max_pool2d(x, kernel_size, stride=1, padding=padding)
+    if pad_mode == "circular":  # pad the max-pool circularly too, keeping the map size
+        pads = [padding[1], kernel_size[1] - 1 - padding[1], padding[0], kernel_size[0] - 1 - padding[0]]
+        x = F.max_pool2d(F.pad(x, pads, mode="circular"), kernel_size, stride=1)
+    else:
+        x = F.max_pool2d(x, kernel_size, stride=1, padding=padding)
     return blur_pool2d(x, filt, stride, pad_mode)
 
 
 class MaxBlurPool2d(BlurFilterModule):
     """Anti-aliased max-pooling: ``MaxPool2d(kernel_size, stride=1, padding)`` then ``BlurPool2d(stride)``.
 
-    Its output has the size of ``MaxPool2d(kernel_size, stride, padding)`` on the same input.
+    Its output has the size of ``MaxPool2d(kernel_size, stride, padding)`` on the same input, except with
+    ``pad_mode='circular'``: the max-pool then pads circularly to keep the map size (ceil(H / stride) out).
 
     Example:
         >>> pool = MaxBlurPool2d(64, kernel_size=2, stride=2)

@@ -12,7 +12,7 @@ from typing import Any
 
 import timm
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.models import PretrainedCfg, get_pretrained_cfg
+from timm.models import PretrainedCfg, get_pretrained_cfg, load_pretrained
 from timm.models._builder import resolve_pretrained_cfg
 from torch import nn
 
@@ -92,6 +92,8 @@ def create_aa_model(
     *,
     zhang_stem: bool = False,
     pad_mode: str = "reflect",
+    method: str = "blur",
+    stem: bool = False,
     **kwargs: Any,
 ) -> nn.Module:
     """Build timm's ``base`` with ``variant``'s pretrained config, then anti-alias it.
@@ -104,9 +106,17 @@ def create_aa_model(
         10
     """
     cfg, filt_size = resolve_aa_cfg(variant, kwargs, pretrained)
-    model = timm.models.model_entrypoint(base)(pretrained=pretrained, pretrained_cfg=cfg, **kwargs)
-    antialias(model, filt_size=filt_size, pad_mode=pad_mode)
+    # LPS adds parameters: its weights only fit after conversion, so load them ourselves afterwards
+    late_load = pretrained and method == "lps"
+    if late_load and kwargs.get("features_only"):
+        raise ValueError(f"{variant}: pretrained LPS weights cannot load into a features_only model")
+    model = timm.models.model_entrypoint(base)(pretrained=pretrained and not late_load, pretrained_cfg=cfg, **kwargs)
+    antialias(model, filt_size=filt_size, pad_mode=pad_mode, stem=stem, method=method)
     if zhang_stem:
         _zhang_stem(model)
     model.aa_args = dict(filt_size=filt_size, pad_mode=pad_mode)
+    if method != "blur":
+        model.aa_args.update(method=method, stem=stem)
+    if late_load:
+        load_pretrained(model, num_classes=model.num_classes, in_chans=kwargs.get("in_chans", 3))
     return model

@@ -50,6 +50,9 @@ class TrainConfig:
     keep_last: int = 2
     resume: str | None = None
     eval_passes: int = 1
+    gumbel_tau0: float = 1.0
+    gumbel_decay: float = 0.8
+    gumbel_min: float = 0.1
     max_train_batches: int | None = None
     progress: bool = True
     log_epochs: bool = True

@@ -11,7 +11,8 @@ from ..loading import create_model_from_spec
 def copy_weights(target: nn.Module, source_state: dict[str, torch.Tensor], classifier: list[str]) -> list[str]:
     """Copy every tensor of ``source_state`` into ``target``; return the keys left at their fresh values.
 
-    Only classifier keys may be left out (when the class counts differ); any other missing,
+    Only classifier keys (when the class counts differ) and the scorers that learnable polyphase
+    sampling adds (``*.scorer.*``, initialised to choose as APS does) may be left out; any other missing,
     unexpected or mis-shaped key raises ``ValueError`` naming it.
 
     Example:
@@ -21,6 +22,9 @@ def copy_weights(target: nn.Module, source_state: dict[str, torch.Tensor], class
     target_state = target.state_dict()
     skipped = []
     for key, value in target_state.items():
+        if key not in source_state and ".scorer." in key:
+            skipped.append(key)
+            continue
         if key not in source_state:
             raise ValueError(f"--init-from weights lack {key!r} of the model")
         if source_state[key].shape != value.shape:

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..hub import write_export
+from ..layers.polyphase import LPSPool2d, gumbel_tau
 from ..loading import create_model_from_spec
 from . import checkpoints as ckpt
 from .config import TrainConfig
@@ -27,6 +28,29 @@ from .data import DataSplits, TransformedImages, check_readable, open_splits, tr
 from .evaluation import evaluate_model
 from .init import init_from
 from .trackers import default_trackers
+
+
+@dataclass
+class GumbelSchedule:
+    """LPS temperature per epoch, ``max(min, tau0 * decay**epoch)``; checkpointed with the run."""
+
+    tau0: float = 1.0
+    decay: float = 0.8
+    min: float = 0.1
+    tau: float = 1.0
+
+    def apply(self, model: nn.Module, epoch: int) -> None:
+        self.tau = gumbel_tau(epoch, self.tau0, self.decay, self.min)
+        for module in model.modules():
+            if isinstance(module, LPSPool2d):
+                module.tau = self.tau
+
+    def state_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        for key, value in state.items():
+            setattr(self, key, float(value))
 
 
 @dataclass
@@ -122,7 +146,8 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
     )
     ema = ModelEmaV3(accelerator.unwrap_model(model), decay=cfg.ema_decay) if cfg.ema else None
     state = TrainState()
-    accelerator.register_for_checkpointing(scheduler, state, *([ema] if ema else []))
+    gumbel = GumbelSchedule(cfg.gumbel_tau0, cfg.gumbel_decay, cfg.gumbel_min)
+    accelerator.register_for_checkpointing(scheduler, state, gumbel, *([ema] if ema else []))
     if resume_path:
         try:
             accelerator.load_state(resume_path)
@@ -133,9 +158,10 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
     accelerator.init_trackers("train", config={k: str(v) for k, v in cfg.to_dict().items()})
     history = []
     for epoch in range(state.epoch + 1, cfg.epochs):
+        gumbel.apply(model, epoch)
         _train_epoch(model, optimizer, scheduler, ema, train_loader, accelerator, state, epoch, batches, cfg)
         scheduler.step(epoch + 1)
-        metrics = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
+        metrics = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "gumbel_tau": gumbel.tau}
         for prefix, net in [("val", model)] + ([("val_ema", ema.module)] if ema else []):
             result = evaluate_model(net, val_loader, accelerator, crop, len(val_set), seed=cfg.seed,
                                     passes=cfg.eval_passes)

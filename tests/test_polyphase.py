@@ -1,0 +1,166 @@
+"""APS / LPS: exact circular-shift invariance, weight compatibility, training temperature, tools."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import timm
+import torch
+from conftest import randomize_batchnorm
+
+import timm_aa
+from timm_aa.layers.polyphase import APSPool2d, LPSPool2d, polyphase_stack
+from timm_aa.training import TrainConfig, build_model, train
+from timm_aa.training.demo_data import digits_splits
+from timm_aa.training.trackers import read_metrics
+
+SIZES = [(224, 224), (256, 192), (160, 320)]
+
+
+def _random_model(name: str, **kwargs) -> torch.nn.Module:
+    """Random weights with non-trivial BatchNorm (no zero-initialised residual branches), eval mode."""
+    torch.manual_seed(0)
+    model = timm.create_model(name, zero_init_last=False, **kwargs)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1, generator=gen)
+                m.running_var.uniform_(0.5, 2.0, generator=gen)
+                m.weight.uniform_(0.2, 0.6, generator=gen)
+                m.bias.normal_(0, 0.1, generator=gen)
+    return model.eval()
+
+
+def test_polyphase_stack_is_strided_slicing():
+    x = torch.randn(2, 3, 6, 8)
+    stack = polyphase_stack(x, 2)
+    for i in range(2):
+        for j in range(2):
+            assert torch.equal(stack[:, i * 2 + j], x[:, :, i::2, j::2])
+    assert polyphase_stack(torch.randn(1, 1, 5, 7), 2).shape == (1, 4, 1, 3, 4)  # padded circularly
+
+
+def test_aps_keeps_the_largest_component_and_lps_starts_as_aps():
+    x = torch.randn(4, 8, 10, 10)
+    stack = polyphase_stack(x, 2)
+    best = stack.pow(2).sum((2, 3, 4)).argmax(1)
+    out = APSPool2d(2)(x)
+    assert torch.equal(out, stack[torch.arange(4), best])
+    lps = LPSPool2d(8).eval()
+    assert torch.equal(lps(x), out)
+    lps.train()
+    soft = lps(x)
+    assert soft.shape == out.shape and lps.last_weights.sum(1).allclose(torch.ones(4))
+
+
+def test_follower_must_run_after_its_main():
+    main, follower = APSPool2d(2), APSPool2d(2)
+    follower.follow(main)
+    with pytest.raises(RuntimeError, match="ran before"):
+        follower(torch.randn(1, 2, 4, 4))
+
+
+def _max_shift_diff(model, size, shifts=64, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, 3, *size, generator=gen)
+    offsets = torch.randint(-32, 32, (shifts, 2), generator=gen).tolist()
+    batch = torch.cat([torch.roll(x, (dy, dx), dims=(2, 3)) for dy, dx in offsets])
+    with torch.no_grad():
+        ref = model(x)
+        out = torch.cat([model(chunk) for chunk in batch.split(16)])
+    return (out - ref).abs().max().item()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet18_aps", "resnet50_aps", "resnet18_lps", "resnet50_lps"])
+def test_exact_circular_shift_invariance(name):
+    model = _random_model(name)
+    if name.endswith("_lps"):  # make the scorers non-trivial: LPS must be invariant by itself, not as APS
+        for m in model.modules():
+            if isinstance(m, LPSPool2d):
+                torch.nn.init.normal_(m.scorer[2].weight, std=0.5)
+    for size in SIZES:
+        assert _max_shift_diff(model, size) <= 1e-5, size
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet18_aa"])
+def test_blur_and_baseline_are_not_exactly_invariant(name):
+    model = _random_model(name, **({"pad_mode": "circular"} if name.endswith("_aa") else {}))
+    assert _max_shift_diff(model, (224, 224), shifts=16) > 5e-5  # 5x the tolerance the APS/LPS models meet
+
+
+def test_other_sizes_still_run():
+    model = timm.create_model("resnet18_aps", num_classes=5).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 225, 201)).shape == (2, 5)
+
+
+def test_aps_adds_no_parameters_and_lps_only_scorers():
+    base = timm.create_model("resnet50")
+    timm.create_model("resnet50_aps").load_state_dict(base.state_dict(), strict=True)
+    lps = timm.create_model("resnet50_lps")
+    extra = set(lps.state_dict()) - set(base.state_dict())
+    assert extra and all(".scorer." in k for extra_key in [extra] for k in extra_key)
+    assert set(base.state_dict()) <= set(lps.state_dict())
+
+
+def test_converted_lps_equals_aps_before_fine_tuning(tmp_path):
+    """Scorers start at zero, so LPS with baseline weights chooses (and predicts) exactly as APS."""
+    base = randomize_batchnorm(timm.create_model("resnet18", num_classes=4))
+    path = tmp_path / "base.safetensors"
+    timm_aa.hub.save_weights(base, str(path))
+    aps, fresh_aps = build_model(TrainConfig(model="resnet18_aps", init_from=f"resnet18@{path}"), 4)
+    lps, fresh_lps = build_model(TrainConfig(model="resnet18_lps", init_from=f"resnet18@{path}"), 4)
+    assert fresh_aps == [] and fresh_lps and all(".scorer." in k for k in fresh_lps)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(lps.eval()(x), aps.eval()(x), rtol=0, atol=0)
+
+
+def test_export_round_trip_keeps_the_method(tmp_path):
+    model = timm.create_model("resnet18_lps", num_classes=3).eval()
+    folder = timm_aa.hub.write_export(model, str(tmp_path / "export"))
+    loaded = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    assert sum(isinstance(m, LPSPool2d) for m in loaded.modules()) == sum(
+        isinstance(m, LPSPool2d) for m in model.modules())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_lps_training_anneals_tau_and_resume_restores_it(tmp_path):
+    splits = digits_splits()
+    keep = [i for i, label in enumerate(splits.train.labels) if label < 2][:24]
+    splits.train.ids = [splits.train.ids[i] for i in keep]
+    loader = splits.train._loader
+    splits.train._loader = lambda i, keep=keep: loader(keep[i])
+    splits.train.labels = [splits.train.labels[i] for i in keep]
+    vkeep = list(range(10))
+    splits.val.ids, splits.val.labels = splits.val.ids[:10], [min(v, 1) for v in splits.val.labels[:10]]
+    splits.train.classes = splits.val.classes = ["0", "1"]
+    del vkeep
+    cfg = dict(model="resnet18_lps", output=str(tmp_path / "run"), batch_size=8, input_size=32, crop_pct=32 / 48,
+               aug="center", progress=False, log_epochs=False)
+    train(TrainConfig(**cfg, epochs=1), copy.deepcopy(splits))
+    train(TrainConfig(**cfg, epochs=3, resume="latest", gumbel_tau0=5.0), copy.deepcopy(splits))
+    taus = [r["gumbel_tau"] for r in read_metrics(cfg["output"]) if "gumbel_tau" in r]
+    assert taus == pytest.approx([1.0, 0.8, 0.64])  # the resumed run kept tau0 = 1.0 from the checkpoint
+
+
+def test_evaluate_script_on_aps(tmp_path, capsys):
+    import skimage.data
+    from evaluate import main
+    from PIL import Image
+
+    for cls, names in {"a": ["coffee", "chelsea"], "b": ["rocket", "astronaut"]}.items():
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for n in names:
+            Image.fromarray(getattr(skimage.data, n)()).save(tmp_path / "data" / cls / f"{n}.png")
+    argv = ["--model", "resnet18_aps", "--model", "resnet18", "--data", str(tmp_path / "data"), "--protocol",
+            "circular", "--resize", "64", "--crop", "64", "--passes", "4", "--no-progress"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("resnet18_aps") and line.rstrip().endswith("100.00") for line in lines)

@@ -1,0 +1,145 @@
+"""Polyphase downsampling: adaptive (APS, Chaman & Dokmanic, CVPR 2021) and learnable (LPS, Rojas-Gomez
+et al., NeurIPS 2022). Re-implemented from the papers.
+
+A stride-s subsampling keeps one of s*s polyphase components ``x[..., i::s, j::s]``. Plain striding always
+keeps (0, 0), so a one-pixel shift swaps which pixels survive. APS keeps, per sample, the component with
+the largest L2 norm; LPS scores the components with a small network (Gumbel-softmax in training, argmax in
+eval). Under a circular shift of the input, the chosen component is the same set of pixels, so with
+circular padding everywhere a network becomes exactly invariant to circular shifts.
+
+Maps whose sides are not multiples of the stride are first padded circularly to the next multiple; they
+still run, but the invariance is then no longer exact (the padding breaks the circular symmetry).
+
+Residual blocks: the shortcut must subsample with the *same* phase as the main branch, or the sum is
+misaligned. A pool made with ``follow=main_pool`` reuses the main pool's last choice instead of choosing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def polyphase_stack(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """The ``stride**2`` polyphase components of ``x`` (N, C, H, W) as (N, P, C, ceil(H/s), ceil(W/s));
+    component ``p = i * stride + j`` is ``x[..., i::stride, j::stride]`` (after circular padding to a multiple).
+
+    Example:
+        >>> polyphase_stack(torch.arange(16.).view(1, 1, 4, 4), 2)[0, 1, 0].tolist()
+        [[1.0, 3.0], [9.0, 11.0]]
+    """
+    n, c, h, w = x.shape
+    ph, pw = (-h) % stride, (-w) % stride
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="circular")
+        h, w = h + ph, w + pw
+    x = x.reshape(n, c, h // stride, stride, w // stride, stride)
+    return x.permute(0, 3, 5, 1, 2, 4).reshape(n, stride * stride, c, h // stride, w // stride)
+
+
+def select_phase(stack: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Combine components (N, P, C, h, w) with per-sample phase weights (N, P): one-hot picks one, soft mixes."""
+    return torch.einsum("np,npchw->nchw", weights.to(stack.dtype), stack)
+
+
+def aps_weights(stack: torch.Tensor) -> torch.Tensor:
+    """One-hot (N, P) weights of the component with the largest L2 norm (APS)."""
+    norms = stack.float().pow(2).sum(dim=(2, 3, 4))
+    return F.one_hot(norms.argmax(dim=1), stack.shape[1]).to(stack.dtype)
+
+
+class _PolyphasePool(nn.Module):
+    """Shared machinery: stride, the last phase weights, and following another pool's choice."""
+
+    def __init__(self, stride: int = 2, follow: _PolyphasePool | None = None) -> None:
+        super().__init__()
+        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+            raise ValueError(f"stride must be a positive int, got {stride!r}")
+        self.stride = stride
+        self.last_weights: torch.Tensor | None = None
+        object.__setattr__(self, "_follow", follow)  # a reference, not a submodule (no duplicated state)
+
+    def follow(self, main: _PolyphasePool | None) -> None:
+        """Reuse ``main``'s phase choice (the shortcut of a residual block follows its main branch)."""
+        object.__setattr__(self, "_follow", main)
+
+    def choose(self, stack: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stack = polyphase_stack(x, self.stride)
+        main = self._follow
+        if main is not None:
+            if main.last_weights is None or main.last_weights.shape[0] != x.shape[0]:
+                raise RuntimeError("a following polyphase pool ran before the pool it follows")
+            weights = main.last_weights
+        else:
+            weights = self.choose(stack)
+            self.last_weights = weights
+        return select_phase(stack, weights)
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}, follows_other={self._follow is not None}"
+
+
+class APSPool2d(_PolyphasePool):
+    """Adaptive polyphase sampling: keep the polyphase component with the largest norm. No parameters.
+
+    Example:
+        >>> pool = APSPool2d(stride=2)
+        >>> x = torch.randn(2, 8, 16, 16)
+        >>> y, y_shifted = pool(x), pool(torch.roll(x, (1, 3), dims=(2, 3)))
+        >>> any(torch.equal(y_shifted, torch.roll(y, (a, b), dims=(2, 3))) for a in range(8) for b in range(8))
+        True
+    """
+
+    def choose(self, stack: torch.Tensor) -> torch.Tensor:
+        return aps_weights(stack)
+
+
+class LPSPool2d(_PolyphasePool):
+    """Learnable polyphase sampling: a small scorer (1x1 convs + global average) rates each component.
+
+    The score is ``log ||x_p||^2 + g(x_p)`` with ``g``'s last layer initialised to zero, so an untrained
+    (freshly converted) LPS layer chooses exactly as APS does. Training samples soft weights with
+    Gumbel-softmax at temperature ``tau`` (annealed by the training loop); eval takes the argmax.
+    """
+
+    def __init__(self, channels: int, stride: int = 2, hidden: int | None = None, tau: float = 1.0,
+                 follow: _PolyphasePool | None = None) -> None:
+        super().__init__(stride, follow)
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels must be a positive int, got {channels!r}")
+        hidden = hidden or max(8, channels // 4)
+        self.channels = channels
+        self.tau = tau
+        self.scorer = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 1, 1))
+        nn.init.zeros_(self.scorer[2].weight)
+        nn.init.zeros_(self.scorer[2].bias)
+
+    def logits(self, stack: torch.Tensor) -> torch.Tensor:
+        n, p, c, h, w = stack.shape
+        learned = self.scorer(stack.reshape(n * p, c, h, w)).mean(dim=(1, 2, 3)).view(n, p)
+        return stack.float().pow(2).sum(dim=(2, 3, 4)).clamp_min(1e-12).log() + learned.float()
+
+    def choose(self, stack: torch.Tensor) -> torch.Tensor:
+        logits = self.logits(stack)
+        if self.training:
+            return F.gumbel_softmax(logits, tau=self.tau, hard=False, dim=1).to(stack.dtype)
+        return F.one_hot(logits.argmax(dim=1), stack.shape[1]).to(stack.dtype)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, {super().extra_repr()}, tau={self.tau}"
+
+
+def gumbel_tau(epoch: int, tau0: float = 1.0, decay: float = 0.8, tau_min: float = 0.1) -> float:
+    """The annealed Gumbel-softmax temperature for ``epoch``: ``max(tau_min, tau0 * decay**epoch)``.
+
+    Example:
+        >>> round(gumbel_tau(2), 3)
+        0.64
+    """
+    return max(tau_min, tau0 * math.pow(decay, epoch))

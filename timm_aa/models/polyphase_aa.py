@@ -1,0 +1,52 @@
+"""ResNets with polyphase downsampling: APS (``*_aps``) and LPS (``*_lps``), circular padding throughout.
+
+In eval mode they are exactly invariant to circular shifts of inputs whose sides are multiples of 32
+(every downsampling, the stem included, picks its polyphase component adaptively, and the shortcut of each
+residual block follows its main branch's choice). Other input sizes run, padded circularly to the next
+multiple at each subsampling, without that guarantee. ``filt_size`` > 1 adds a stride-1 blur before each
+polyphase choice (default 1: none). APS adds no parameters; LPS adds small scorers that start out choosing
+as APS does.
+"""
+
+from __future__ import annotations
+
+from timm.models import generate_default_cfgs, register_model
+from torch import nn
+
+from ._builder import base_cfg, create_aa_model
+
+default_cfgs = generate_default_cfgs({
+    f"{depth}_{method}": base_cfg(depth) for depth in ("resnet18", "resnet50") for method in ("aps", "lps")
+})
+
+
+def _polyphase(base: str, method: str, pretrained: bool, kwargs: dict) -> nn.Module:
+    kwargs.setdefault("filt_size", 1)
+    kwargs.setdefault("pad_mode", "circular")
+    kwargs.setdefault("stem", True)
+    kwargs.setdefault("method", method)
+    return create_aa_model(f"{base}_{method}", base, pretrained, **kwargs)
+
+
+@register_model
+def resnet18_aps(pretrained: bool = False, **kwargs) -> nn.Module:
+    """ResNet-18 with adaptive polyphase sampling, circular padding (exact circular-shift invariance)."""
+    return _polyphase("resnet18", "aps", pretrained, kwargs)
+
+
+@register_model
+def resnet50_aps(pretrained: bool = False, **kwargs) -> nn.Module:
+    """ResNet-50 with adaptive polyphase sampling, circular padding (exact circular-shift invariance)."""
+    return _polyphase("resnet50", "aps", pretrained, kwargs)
+
+
+@register_model
+def resnet18_lps(pretrained: bool = False, **kwargs) -> nn.Module:
+    """ResNet-18 with learnable polyphase sampling, circular padding (exact in eval mode)."""
+    return _polyphase("resnet18", "lps", pretrained, kwargs)
+
+
+@register_model
+def resnet50_lps(pretrained: bool = False, **kwargs) -> nn.Module:
+    """ResNet-50 with learnable polyphase sampling, circular padding (exact in eval mode)."""
+    return _polyphase("resnet50", "lps", pretrained, kwargs)
