@@ -9,7 +9,7 @@ JSON schema ``timm-aa/consistency/1``::
                   "batch_size", "channels_last"},
      "results": [{"model", "architecture", "weights", "protocol", "consistency" (%), "accuracy"
                   (center-crop top-1 %, null without labels), "num_images", "resize", "crop", "passes",
-                  "seed", ...protocol extras}]}
+                  "seed", "images_per_second" (center-crop inference speed, first pass), ...protocol extras}]}
 
 Protocol extras: ``random``: ``offsets`` (per-batch | per-image); ``circular``: ``max_shift``;
 ``diagonal``: ``target``, ``diagonal_offsets``, ``true_class_prob`` and ``accuracy_per_offset`` (one per
@@ -54,6 +54,7 @@ class ResultRow:
     crop: int
     passes: int
     seed: int
+    images_per_second: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,13 +83,14 @@ class ConsistencyReport:
         protocols = list(dict.fromkeys(r.protocol for r in self.results))
         models = list(dict.fromkeys(r.model for r in self.results))
         width = max(len("model"), *(len(m) for m in models))
-        head = f"{'model':<{width}}  {'top-1':>7}" + "".join(f"  {p:>9}" for p in protocols)
+        head = f"{'model':<{width}}  {'top-1':>7}" + "".join(f"  {p:>9}" for p in protocols) + f"  {'img/s':>8}"
         lines = [head, "-" * len(head)]
         for m in models:
             rows = {r.protocol: r for r in self.rows(model=m)}
             acc = next(iter(rows.values())).accuracy
             cells = "".join(f"  {_fmt(rows[p].consistency) if p in rows else '':>9}" for p in protocols)
-            lines.append(f"{m:<{width}}  {_fmt(acc):>7}{cells}")
+            speed = next(iter(rows.values())).images_per_second
+            lines.append(f"{m:<{width}}  {_fmt(acc):>7}{cells}  {_fmt(speed):>8}")
         return "\n".join(lines)
 
 

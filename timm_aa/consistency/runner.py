@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -78,6 +79,8 @@ class _Tally:
         self.diag_probs: list[torch.Tensor] = []
         self.diag_preds: list[torch.Tensor] = []
         self.diag_correct: list[torch.Tensor] = []
+        self.seconds = 0.0
+        self.timed = 0
 
 
 def _pct(values: list[torch.Tensor]) -> float | None:
@@ -147,7 +150,12 @@ def _measure(entry, tally, images, labels, offsets, shifts, first_pass, settings
         tally.circular.append(circular_agreement(predict, center, shifts).cpu())
     if not first_pass:
         return
+    start = time.perf_counter()
     center_pred = predict(center).argmax(1)
+    if center.is_cuda:
+        torch.cuda.synchronize()
+    tally.seconds += time.perf_counter() - start
+    tally.timed += center.shape[0]
     labeled = bool((labels >= 0).all())
     if labeled:
         tally.correct.append((center_pred == labels).cpu())
@@ -168,7 +176,8 @@ def _report(entries, tallies, source, settings, passes, skipped) -> ConsistencyR
     for e in entries:
         t = tallies[e.name]
         base = dict(model=e.name, architecture=_architecture(e.model), weights=e.weights, num_images=num_images,
-                    resize=s.resize, crop=s.crop, seed=s.seed, accuracy=_pct(t.correct))
+                    resize=s.resize, crop=s.crop, seed=s.seed, accuracy=_pct(t.correct),
+                    images_per_second=t.timed / t.seconds if t.seconds else None)
         if "random" in s.protocols:
             rows.append(ResultRow(**base, protocol="random", consistency=_pct(t.random), passes=passes,
                                   extra=dict(offsets=s.offsets)))
