@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from timm_aa.cli import run_main
 from timm_aa.weights.convert import convert_checkpoint, find_checkpoints
 
 
@@ -21,15 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", required=True, help="one export folder per checkpoint is written under it")
     p.add_argument("--no-verify", action="store_true", help="skip the comparison with antialiased-cnns")
     a = p.parse_args(argv)
-    try:
+
+    def job() -> None:
         for path in find_checkpoints(a.checkpoint):
             folder, diff = convert_checkpoint(path, a.output, verify=False if a.no_verify else None)
             check = f"max |logit diff| vs antialiased-cnns {diff:.2e}" if diff is not None else "not verified"
             print(f"{path} -> {folder} ({check})")
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_main(job)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from timm_aa.cli import run_main
 from timm_aa.consistency import OFFSET_MODES, PROTOCOLS, ConsistencySettings
 from timm_aa.consistency.evaluate import run_evaluation
 
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default=None, help="folder for consistency.json and PNG plots")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    try:
+
+    def job() -> None:
         settings = ConsistencySettings(
             protocols=tuple(args.protocol or ["random"]), resize=args.resize, crop=args.crop, passes=args.passes,
             seed=args.seed, offsets=args.offsets, max_shift=args.max_shift, batch_size=args.batch_size,
@@ -50,10 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"give one --label per --model ({len(args.model)}), got {len(args.label)}")
         run_evaluation(args.model, args.data, settings, args.output, args.pretrained, args.split,
                        progress=not args.no_progress, labels=args.label)
-    except (ValueError, FileNotFoundError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_main(job)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import sys
 
 from huggingface_hub.errors import HfHubHTTPError
 
+from timm_aa.cli import run_main
 from timm_aa.hub import CardInfo, VerificationError, prepare_folder, push_folder, resolve_token
 
 
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     repo_id = a.repo_id or f"local/{a.model.rstrip('/').split('/')[-1]}"
     info = CardInfo(repo_id=repo_id, license=a.license, dataset=a.dataset, base_model=a.base_model,
                     provenance=a.provenance)
-    try:
+
+    def job() -> None:
         prepared = prepare_folder(a.model, a.output, info, eval_json=a.eval_json, eval_model=a.eval_model)
         print(f"wrote {prepared.folder}; round trip max |logit diff|: "
               + ", ".join(f"{k} {v:.2e}" for k, v in prepared.diffs.items()))
@@ -46,14 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         if a.dry_run or not token or not a.repo_id:
             why = "--dry-run" if a.dry_run else "no --repo-id" if not a.repo_id else "no token"
             print(f"dry run ({why}): nothing uploaded")
-            return 0
+            return
         commit = push_folder(prepared.folder, a.repo_id, token=token, private=a.private, revision=a.revision,
                              create_pr=a.create_pr, force=a.force)
         print(f"pushed {a.repo_id}: {commit.pr_url or commit.commit_url}")
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError, VerificationError, HfHubHTTPError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_main(job, (VerificationError, HfHubHTTPError))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from timm_aa.cli import run_main
 from timm_aa.training import TrainConfig, train
 from timm_aa.training.config import AUGMENTATIONS, MIXED_PRECISION
 from timm_aa.training.demo import DEMO_MODELS, DEMO_SEEDS, run_demo
@@ -55,11 +56,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
-    try:
+
+    def job() -> None:
         if a.data is None:
             run_demo(a.output, models=a.model or DEMO_MODELS, seeds=a.seed or DEMO_SEEDS, progress=False,
                      epochs=a.epochs, lr=a.lr, batch_size=a.batch_size)
-            return 0
+            return
         if a.model and len(a.model) > 1 or a.seed and len(a.seed) > 1:
             raise ValueError("--model and --seed take one value each when --data is given")
         cfg = TrainConfig(
@@ -73,10 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             gumbel_tau0=a.gumbel_tau0, gumbel_decay=a.gumbel_decay, gumbel_min=a.gumbel_min,
         )
         train(cfg)
-    except (ValueError, FileNotFoundError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_main(job)
 
 
 if __name__ == "__main__":
