@@ -88,6 +88,17 @@ def load_checkpoint_model(arch: str, path: str, **kwargs: Any) -> nn.Module:
     return model
 
 
+def carries_weights(spec: str) -> bool:
+    """Whether a model spec names its own weights (``hf-hub:``, ``local-dir:``, a safetensors file) rather
+    than a bare architecture.
+
+    Example:
+        >>> carries_weights('local-dir:/x'), carries_weights('resnet50_aa@w.safetensors'), carries_weights('resnet50')
+        (True, True, False)
+    """
+    return spec.startswith(("hf-hub:", "local-dir:")) or "@" in spec or spec.endswith(".safetensors")
+
+
 def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """Create a model from a spec, the way every timm-aa tool reads ``--model``.
 

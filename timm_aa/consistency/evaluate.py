@@ -6,14 +6,14 @@ import os
 from collections.abc import Sequence
 
 from ..data import open_image_source
-from ..loading import create_model_from_spec
+from ..loading import carries_weights, create_model_from_spec
 from .plots import plot_consistency, plot_diagonal
 from .report import ConsistencyReport, write_json_atomic
 from .runner import ConsistencySettings, ModelEntry, evaluate_consistency
 
 
 def _weights_label(spec: str, pretrained: bool) -> str:
-    if spec.startswith(("hf-hub:", "local-dir:")) or "@" in spec or spec.endswith(".safetensors"):
+    if carries_weights(spec):
         return spec
     return "pretrained" if pretrained else "random"
 

@@ -20,12 +20,12 @@ offset), ``spread`` (mean over images of max - min true-class probability across
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from ..atomic import atomic_path
 
 SCHEMA = "timm-aa/consistency/1"
 
@@ -100,17 +100,9 @@ def _fmt(value: float | None) -> str:
 
 def write_json_atomic(obj: Any, path: str) -> None:
     """Write ``obj`` as JSON to ``path`` through a temporary file and a rename (never half-written)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
 
 
 def load_report(path: str) -> dict[str, Any]:

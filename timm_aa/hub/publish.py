@@ -12,7 +12,7 @@ from typing import Any
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, get_token
 from torch import nn
 
-from ..loading import create_model_from_spec
+from ..loading import carries_weights, create_model_from_spec
 from .card import CardInfo, metrics_from_export, metrics_from_report, render_card
 from .export import CONFIG_NAME, METRICS_NAME, PROVENANCE_KEYS, WEIGHTS_NAME, replace_dir_atomic, write_export
 from .verify import verify_folder
@@ -50,8 +50,7 @@ def load_source(source: str) -> Source:
         provenance = {k: cfg[k] for k in PROVENANCE_KEYS if cfg.get(k)}
         return Source(model, config.get("label_names"), metrics_from_export(os.path.join(source, METRICS_NAME)),
                       provenance)
-    is_file = source.endswith(".safetensors") or "@" in source or source.startswith(("hf-hub:", "local-dir:"))
-    model = create_model_from_spec(source, pretrained=not is_file)
+    model = create_model_from_spec(source, pretrained=not carries_weights(source))
     return Source(model, (getattr(model, "pretrained_cfg", None) or {}).get("label_names"))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..loading import create_model_from_spec
+from ..loading import carries_weights, create_model_from_spec
 
 
 def copy_weights(target: nn.Module, source_state: dict[str, torch.Tensor], classifier: list[str]) -> list[str]:
@@ -48,8 +48,7 @@ def copy_weights(target: nn.Module, source_state: dict[str, torch.Tensor], class
 def init_from(model: nn.Module, spec: str) -> list[str]:
     """Copy the weights of the baseline ``spec`` (timm name with pretrained weights, ``hf-hub:``,
     ``local-dir:`` or a safetensors file) into ``model``; return the classifier keys left fresh."""
-    pretrained = not (spec.startswith(("hf-hub:", "local-dir:")) or "@" in spec or spec.endswith(".safetensors"))
-    source = create_model_from_spec(spec, pretrained=pretrained)
+    source = create_model_from_spec(spec, pretrained=not carries_weights(spec))
     head = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or "fc"
     heads = [head] if isinstance(head, str) else list(head)
     return copy_weights(model, source.state_dict(), heads)
