@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -201,7 +202,8 @@ def test_convert_zhang_script(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "convert_zhang.py"), str(path), "--output",
                         str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "vs antialiased-cnns 0.00e+00" in r.stdout
+    diff = float(re.search(r"vs antialiased-cnns ([0-9.e+-]+)", r.stdout).group(1))
+    assert diff <= 1e-5  # the fast blur sums in another order than Zhang's conv: float32 rounding only
     folder = tmp_path / "out" / "resnet18_aa.zhang_lpf3_in1k"
     config = json.loads((folder / "config.json").read_text())
     assert config["pretrained_cfg"]["tag"] == "zhang_lpf3_in1k" and config["model_args"]["filt_size"] == 3

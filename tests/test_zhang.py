@@ -24,8 +24,22 @@ def test_logits_match_zhang(arch, filt_size):
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         expected, got = ref(x), ours(x)
-    assert expected.abs().max() > 1e-3  # a real signal, not all zeros
-    torch.testing.assert_close(got, expected, rtol=0, atol=1e-4)
+    scale = expected.abs().max().item()
+    assert scale > 1e-3  # a real signal, not all zeros
+    # Our blur sums in another order than Zhang's conv; with random BN statistics the logits of deep nets reach
+    # ~1e5, so float32 rounding is allowed in proportion (test_logits_match_zhang_float64 shows exactness)
+    assert (got - expected).abs().max().item() <= 1e-4 + 2e-6 * scale
+
+
+@pytest.mark.slow
+def test_logits_match_zhang_float64():
+    """In float64 the deepest net equals Zhang's to rounding: the float32 gaps above are rounding, not layout."""
+    ref = randomize_batchnorm(antialiased_cnns.resnet101(filter_size=4), seed=4).double()
+    ours = timm_aa.from_zhang(ref.state_dict(), "resnet101", filt_size=4).double().eval()
+    x = torch.randn(2, 3, 224, 224, dtype=torch.float64)
+    with torch.no_grad():
+        expected, got = ref(x), ours(x)
+    assert (got - expected).abs().max().item() <= 1e-12 * expected.abs().max().item()
 
 
 def test_checkpoint_file_wrapped_and_prefixed(tmp_path):

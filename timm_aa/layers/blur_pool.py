@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from .filters import BlurFilterModule
 from .padding import check_pad_mode, pad2d
+from .separable import separable_blur_pool2d
 
 
 def _pair(value: int | tuple[int, int] | list[int], name: str) -> tuple[int, int]:
@@ -33,20 +34,45 @@ def blur_pads(filt_size: int) -> list[int]:
 
 def blur_pool2d(
     x: torch.Tensor,
+    filt: torch.Tensor | tuple[float, ...],
+    stride: list[int],
+    pad_mode: str = "reflect",
+) -> torch.Tensor:
+    """Blur ``x`` (N, C, H, W) with ``filt``, then subsample by ``stride``.
+
+    ``filt`` is either 1D taps (a tensor or a tuple of floats), meaning the separable filter
+    ``outer(taps, taps)`` (the fast path of
+    :func:`~timm_aa.layers.separable.separable_blur_pool2d`), or any 2D (k, k) filter
+    (:func:`reference_blur_pool2d`). Both give the same numbers for a separable filter.
+
+    Example:
+        >>> from timm_aa.layers import binomial_filter1d
+        >>> blur_pool2d(torch.randn(2, 8, 7, 5), binomial_filter1d(4), [2, 2]).shape
+        torch.Size([2, 8, 4, 3])
+    """
+    if isinstance(filt, tuple):
+        return separable_blur_pool2d(x, filt, stride, pad_mode)
+    if filt.dim() == 1:
+        return separable_blur_pool2d(x, tuple(filt.tolist()), stride, pad_mode)
+    return reference_blur_pool2d(x, filt, stride, pad_mode)
+
+
+def reference_blur_pool2d(
+    x: torch.Tensor,
     filt: torch.Tensor,
     stride: list[int],
     pad_mode: str = "reflect",
 ) -> torch.Tensor:
-    """Blur ``x`` (N, C, H, W) with the 2D filter ``filt`` (k, k), then subsample by ``stride``.
+    """Pad ``x`` by ``pad_mode``, then a strided depthwise convolution with the 2D ``filt`` (Zhang's computation).
 
     Example:
         >>> from timm_aa.layers import binomial_filter2d
-        >>> blur_pool2d(torch.randn(2, 8, 7, 5), binomial_filter2d(4), [2, 2]).shape
+        >>> reference_blur_pool2d(torch.randn(2, 8, 7, 5), binomial_filter2d(4), [2, 2]).shape
         torch.Size([2, 8, 4, 3])
     """
     k = filt.shape[-1]
     if k == 1:
-        return x[:, :, :: stride[0], :: stride[1]]
+        return x[:, :, :: stride[0], :: stride[1]] * filt.to(dtype=x.dtype).reshape(())
     channels = x.shape[1]
     weight = filt.to(dtype=x.dtype).view(1, 1, k, k).expand(channels, 1, k, k)
     return F.conv2d(pad2d(x, blur_pads(k), pad_mode), weight, stride=stride, groups=channels)
@@ -82,7 +108,13 @@ class BlurPool2d(BlurFilterModule):
             raise ValueError(f"BlurPool2d expects a 4D (N, C, H, W) input, got shape {list(x.shape)}")
         if self.channels is not None and x.shape[1] != self.channels:
             raise ValueError(f"BlurPool2d was built for {self.channels} channels, got {x.shape[1]}")
-        return blur_pool2d(x, self.filt, self.stride, self.pad_mode)
+        if torch.jit.is_scripting():  # TorchScript cannot compile the fast path
+            return reference_blur_pool2d(x, self.filt, self.stride, self.pad_mode)
+        return self._fast(x)
+
+    @torch.jit.unused
+    def _fast(self, x: torch.Tensor) -> torch.Tensor:
+        return separable_blur_pool2d(x, self.taps, self.stride, self.pad_mode)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, filt_size={self.filt_size}, stride={self.stride}, pad_mode={self.pad_mode!r}"

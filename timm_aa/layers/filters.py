@@ -24,6 +24,17 @@ def check_filt_size(filt_size: int) -> int:
     return filt_size
 
 
+def binomial_taps(filt_size: int) -> tuple[float, ...]:
+    """The normalised binomial taps as Python floats (exact: the sums are powers of two).
+
+    Example:
+        >>> binomial_taps(4)
+        (0.125, 0.375, 0.375, 0.125)
+    """
+    n = check_filt_size(filt_size) - 1
+    return tuple(math.comb(n, i) / 2**n for i in range(n + 1))
+
+
 def binomial_filter1d(filt_size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Normalised 1D binomial filter: row ``filt_size - 1`` of Pascal's triangle over its sum.
 
@@ -31,9 +42,7 @@ def binomial_filter1d(filt_size: int, dtype: torch.dtype = torch.float32) -> tor
         >>> binomial_filter1d(4)
         tensor([0.1250, 0.3750, 0.3750, 0.1250])
     """
-    n = check_filt_size(filt_size) - 1
-    taps = torch.tensor([math.comb(n, i) for i in range(n + 1)], dtype=torch.float64)
-    return (taps / taps.sum()).to(dtype)
+    return torch.tensor(binomial_taps(filt_size), dtype=torch.float64).to(dtype)
 
 
 def binomial_filter2d(filt_size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -48,7 +57,7 @@ def binomial_filter2d(filt_size: int, dtype: torch.dtype = torch.float32) -> tor
 
 
 class BlurFilterModule(nn.Module):
-    """Base for modules holding a binomial filter in the non-persistent buffer ``filt``.
+    """Base for modules holding a binomial filter: ``taps`` (1D, a tuple) and the non-persistent 2D buffer ``filt``.
 
     ``init_non_persistent_buffers()`` recomputes it: loaders that build models on the meta device
     and skip non-persistent buffers (transformers' ``from_pretrained``) call it to restore the filter.
@@ -56,6 +65,7 @@ class BlurFilterModule(nn.Module):
 
     def _register_filter(self, filt_size: int) -> None:
         self.filt_size = check_filt_size(filt_size)
+        self.taps = binomial_taps(filt_size)  # what the fast path uses
         self.register_buffer("filt", binomial_filter2d(filt_size), persistent=False)
 
     def init_non_persistent_buffers(self) -> None:

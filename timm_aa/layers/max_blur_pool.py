@@ -5,32 +5,85 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .blur_pool import _pair, blur_pool2d
+from .blur_pool import _pair, blur_pool2d, reference_blur_pool2d
 from .filters import BlurFilterModule
 from .padding import check_pad_mode
+
+CHUNK_ELEMENTS = 1 << 21  # per chunk of samples: the dense max-pooled map stays in cache
+
+
+class _AxisMax(torch.autograd.Function):
+    """Running maximum over ``k`` neighbours along one dim (stride 1); the gradient goes to the first maximum."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, dim: int, k: int) -> torch.Tensor:
+        length = x.shape[dim] - k + 1
+        out = x.narrow(dim, 0, length)
+        for offset in range(1, k):
+            out = torch.maximum(out, x.narrow(dim, offset, length))
+        ctx.save_for_backward(x, out)
+        ctx.dim, ctx.k = dim, k
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        x, out = ctx.saved_tensors
+        dim, k, length = ctx.dim, ctx.k, out.shape[ctx.dim]
+        grad = torch.zeros_like(x)
+        rest = grad_out
+        for offset in range(k):
+            if offset == k - 1:  # whatever is left belongs to the last candidate
+                grad.narrow(dim, offset, length).add_(rest)
+                break
+            hit = x.narrow(dim, offset, length) == out
+            grad.narrow(dim, offset, length).add_(rest * hit)
+            rest = rest * hit.logical_not_()
+        return grad, None, None
+
+
+def dense_max_pool2d(x: torch.Tensor, kernel_size: list[int], padding: list[int],
+                     circular: bool = False) -> torch.Tensor:
+    """``max_pool2d(x, kernel_size, stride=1, padding)`` as running maxima of shifted views.
+
+    Same values as ``F.max_pool2d``, and the same gradient (each window's first maximum in row-major order
+    takes it), many times faster on CPU, whose stride-1 max-pool kernel is slow. ``circular`` pads by
+    wrapping instead of with -inf, keeping the map size.
+
+    Example:
+        >>> dense_max_pool2d(torch.arange(9.).view(1, 1, 3, 3), [2, 2], [0, 0]).flatten().tolist()
+        [4.0, 5.0, 7.0, 8.0]
+    """
+    if circular:
+        kh, kw = kernel_size
+        pads = [padding[1], kw - 1 - padding[1], padding[0], kh - 1 - padding[0]]
+        x = F.pad(x, pads, mode="circular")
+    elif any(padding):
+        x = F.pad(x, [padding[1], padding[1], padding[0], padding[0]], value=float("-inf"))
+    # along W first, then H: ties resolve to the top row, then its leftmost column, as max_pool2d's do
+    return _AxisMax.apply(_AxisMax.apply(x, 3, kernel_size[1]), 2, kernel_size[0])
 
 
 def max_blur_pool2d(
     x: torch.Tensor,
-    filt: torch.Tensor,
+    filt: torch.Tensor | tuple[float, ...],
     kernel_size: list[int],
     stride: list[int],
     padding: list[int],
     pad_mode: str = "reflect",
 ) -> torch.Tensor:
-    """Max-pool ``x`` at stride 1, then blur with ``filt`` and subsample by ``stride``.
+    """Max-pool ``x`` at stride 1, then blur with ``filt`` (as in :func:`blur_pool2d`) and subsample by ``stride``.
+
+    Works a chunk of samples at a time, so the dense max-pooled map never leaves the cache.
 
     Example:
-        >>> from timm_aa.layers import binomial_filter2d
-        >>> max_blur_pool2d(torch.randn(1, 4, 112, 112), binomial_filter2d(4), [2, 2], [2, 2], [0, 0]).shape
+        >>> from timm_aa.layers import binomial_filter1d
+        >>> max_blur_pool2d(torch.randn(1, 4, 112, 112), binomial_filter1d(4), [2, 2], [2, 2], [0, 0]).shape
         torch.Size([1, 4, 56, 56])
     """
-    if pad_mode == "circular":  # pad the max-pool circularly too, keeping the map size
-        pads = [padding[1], kernel_size[1] - 1 - padding[1], padding[0], kernel_size[0] - 1 - padding[0]]
-        x = F.max_pool2d(F.pad(x, pads, mode="circular"), kernel_size, stride=1)
-    else:
-        x = F.max_pool2d(x, kernel_size, stride=1, padding=padding)
-    return blur_pool2d(x, filt, stride, pad_mode)
+    step = max(1, CHUNK_ELEMENTS // max(1, x[0].numel()))
+    chunks = [blur_pool2d(dense_max_pool2d(part, kernel_size, padding, pad_mode == "circular"), filt, stride, pad_mode)
+              for part in torch.split(x, step)]
+    return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
 
 class MaxBlurPool2d(BlurFilterModule):
@@ -66,7 +119,19 @@ class MaxBlurPool2d(BlurFilterModule):
         self._register_filter(filt_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return max_blur_pool2d(x, self.filt, self.kernel_size, self.stride, self.padding, self.pad_mode)
+        if torch.jit.is_scripting():  # TorchScript cannot compile the fast path
+            if self.pad_mode == "circular":
+                kh, kw = self.kernel_size[0], self.kernel_size[1]
+                ph, pw = self.padding[0], self.padding[1]
+                x = F.max_pool2d(F.pad(x, [pw, kw - 1 - pw, ph, kh - 1 - ph], mode="circular"), self.kernel_size, 1)
+            else:
+                x = F.max_pool2d(x, self.kernel_size, 1, self.padding)
+            return reference_blur_pool2d(x, self.filt, self.stride, self.pad_mode)
+        return self._fast(x)
+
+    @torch.jit.unused
+    def _fast(self, x: torch.Tensor) -> torch.Tensor:
+        return max_blur_pool2d(x, self.taps, self.kernel_size, self.stride, self.padding, self.pad_mode)
 
     def extra_repr(self) -> str:
         return (

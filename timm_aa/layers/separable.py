@@ -1,0 +1,198 @@
+"""Fast BlurPool for separable filters: Zhang's numbers without his padded copy.
+
+``pad, then depthwise conv`` (Zhang's, timm's and kornia's BlurPool) spends most of its time copying the
+input into a padded buffer. Here the padding is never materialised:
+
+- channels_last input: one depthwise convolution with *zero* padding computes every output pixel whose
+  window lies inside the map; the few border rows and columns are then recomputed exactly from small
+  index-gathered patches (reflect, replicate, circular or zero padding, any map size).
+- NCHW input on CPU: the vertical pass is a depthwise convolution over a channels-last *view* of the same
+  memory (image columns play the channels, so it vectorises), then the horizontal pass is one matrix
+  product with a (W, W_out) matrix that folds taps, padding and subsampling together; border rows are
+  recomputed as above.
+
+Every path gives the values of ``pad2d`` followed by a strided depthwise convolution (tests check 1e-6).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .axis_plan import AxisPlan, Taps, axis_matrix, axis_plan, depthwise_weight, interior
+
+
+def along_rows(matrix: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Apply ``matrix`` (m, H) along dim 2 of ``t`` (N, C, H, W) as one matrix product: (N, C, m, W).
+
+    Example:
+        >>> along_rows(torch.ones(1, 3), torch.ones(2, 4, 3, 5)).shape
+        torch.Size([2, 4, 1, 5])
+    """
+    return torch.tensordot(matrix, t, dims=([1], [2])).permute(1, 2, 0, 3)
+
+
+def conv_input_grad(grad_out: torch.Tensor, like: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
+                    padding: tuple[int, int], groups: int) -> torch.Tensor:
+    """Gradient of ``conv2d(input, weight)`` w.r.t. an input shaped and laid out like ``like``.
+
+    ``torch.nn.grad.conv2d_input`` passes a stride-0 stand-in for the input, which sends oneDNN to its slow
+    NCHW path for channels-last data; ``like`` (an unread tensor) keeps the layout.
+
+    Example:
+        >>> w = torch.ones(3, 1, 2, 2)
+        >>> conv_input_grad(torch.ones(1, 3, 2, 2), torch.empty(1, 3, 4, 4), w, (2, 2), (0, 0), 3).shape
+        torch.Size([1, 3, 4, 4])
+    """
+    return torch.ops.aten.convolution_backward(grad_out, like, weight, None, list(stride), list(padding), [1, 1],
+                                               False, [0, 0], groups, (True, False, False))[0]
+
+
+def _grow(out: torch.Tensor, h_out: int, w_out: int) -> torch.Tensor:
+    """Zero-extend ``out`` to (h_out, w_out): the added rows/columns are border ones, corrected afterwards."""
+    dh, dw = h_out - out.shape[-2], w_out - out.shape[-1]
+    return F.pad(out, [0, dw, 0, dh]) if dh or dw else out
+
+
+def _columns_as_channels(t: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) contiguous -> (N*C, W, 1, H) with channels-last strides: the same memory, no copy."""
+    n, c, h, w = t.shape
+    return t.reshape(n * c, h, w).transpose(1, 2).unsqueeze(2)
+
+
+CHUNK_ELEMENTS = 1 << 20  # intermediate elements per chunk: keeps it in cache and under malloc's mmap threshold
+
+
+def _row_pass(x: torch.Tensor, ph: AxisPlan, taps: Taps, stride: int) -> torch.Tensor:
+    """Zero-padded vertical pass of a contiguous (B, H, W) tensor: (B, conv_len, W)."""
+    w = x.shape[-1]
+    weight = depthwise_weight((1.0,), taps, w, x.device, x.dtype)
+    rows = F.conv2d(x.transpose(1, 2).unsqueeze(2), weight, stride=(1, stride), padding=(0, (len(taps) - 1) // 2),
+                    groups=w)
+    return rows.squeeze(2).transpose(1, 2)
+
+
+def _rows_then_columns(x: torch.Tensor, ph: AxisPlan, pw: AxisPlan, taps: Taps, stride: int) -> torch.Tensor:
+    """Vertical pass, then the exact horizontal matrix, a chunk of images at a time: (N, C, conv_len, W_out)."""
+    n, c, h, w = x.shape
+    images = x.reshape(n * c, h, w)
+    if torch.compiler.is_compiling():  # the compiler plans memory itself
+        return (_row_pass(images, ph, taps, stride) @ pw.exact.t()).view(n, c, ph.conv_len, -1)
+    out = x.new_empty(n * c, ph.conv_len, pw.exact.shape[0])
+    step = max(1, CHUNK_ELEMENTS // (ph.conv_len * w))
+    for start in range(0, n * c, step):
+        torch.matmul(_row_pass(images[start: start + step], ph, taps, stride), pw.exact.t(),
+                     out=out[start: start + step])
+    return out.view(n, c, ph.conv_len, -1)
+
+
+def _row_pass_adjoint(t: torch.Tensor, ph: AxisPlan, taps: Taps, stride: int, h: int) -> torch.Tensor:
+    """Adjoint of :func:`_row_pass`: (N, C, >= conv_len, W) -> (N, C, H, W)."""
+    n, c, _, w = t.shape
+    t = t[:, :, : ph.conv_len].contiguous()
+    weight = depthwise_weight((1.0,), taps, w, t.device, t.dtype)
+    like = _columns_as_channels(t.new_empty(n, c, h, w))
+    grad = conv_input_grad(_columns_as_channels(t), like, weight, (1, stride), (0, (len(taps) - 1) // 2), w)
+    return grad.squeeze(2).transpose(1, 2).reshape(n, c, h, w)
+
+
+class _SeparableBlurPool(torch.autograd.Function):
+    """``Y = Mh X Mw^T`` per channel, as a fast zero-padded pass plus border corrections; the same in backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str) -> torch.Tensor:
+        n, c, h, w = x.shape
+        ph = axis_plan(h, taps, stride[0], mode, x.device, x.dtype)
+        pw = axis_plan(w, taps, stride[1], mode, x.device, x.dtype)
+        ctx.plans, ctx.taps, ctx.stride, ctx.shape = (ph, pw), taps, stride, x.shape
+        ctx.rows_first = _rows_first(x, stride)
+        ctx.memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) \
+            else torch.contiguous_format
+        if ctx.rows_first:
+            out = _grow(_rows_then_columns(x, ph, pw, taps, stride[0]), ph.exact.shape[0], pw.exact.shape[0])
+        else:
+            weight = depthwise_weight(taps, taps, c, x.device, x.dtype)
+            out = F.conv2d(x, weight, stride=stride, padding=(len(taps) - 1) // 2, groups=c)
+            out = _grow(out, ph.exact.shape[0], pw.exact.shape[0])
+            if pw.has_border:
+                strip = x.index_select(3, pw.cols) @ pw.block.t()  # (N, C, H, |rows|)
+                out.index_add_(3, pw.rows, along_rows(ph.zero_padded, strip))
+        if ph.has_border:
+            out.index_add_(2, ph.rows, along_rows(ph.block, x.index_select(2, ph.cols)) @ pw.exact.t())
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        ph, pw = ctx.plans
+        n, c, h, w = ctx.shape
+        taps, stride = ctx.taps, ctx.stride
+        if ctx.rows_first:
+            t = grad_out.contiguous() @ pw.exact  # (N, C, H_out, W)
+            grad = _row_pass_adjoint(t, ph, taps, stride[0], h)
+            if ph.has_border:
+                grad.index_add_(2, ph.cols, along_rows(ph.block.t(), t.index_select(2, ph.rows)))
+            return grad, None, None, None
+        weight = depthwise_weight(taps, taps, c, grad_out.device, grad_out.dtype)
+        grad_out = grad_out.contiguous(memory_format=ctx.memory_format)
+        g = grad_out[:, :, : ph.conv_len, : pw.conv_len]
+        like = torch.empty(ctx.shape, dtype=grad_out.dtype, device=grad_out.device, memory_format=ctx.memory_format)
+        pad = (len(taps) - 1) // 2
+        grad = conv_input_grad(g, like, weight, stride, (pad, pad), c)
+        if ph.has_border:
+            grad.index_add_(2, ph.cols, along_rows(ph.block.t(), grad_out.index_select(2, ph.rows) @ pw.exact))
+        if pw.has_border:
+            strip = along_rows(ph.zero_padded.t(), grad_out.index_select(3, pw.rows))  # (N, C, H, |rows|)
+            grad.index_add_(3, pw.cols, strip @ pw.block)
+        return grad, None, None, None
+
+
+def _rows_first(x: torch.Tensor, stride: tuple[int, int]) -> bool:
+    """NCHW on CPU: vertical conv on a channels-last view, then one matrix product (see the module docstring)."""
+    return x.device.type == "cpu" and x.is_contiguous() and stride[1] > 1
+
+
+def separable_blur_pool2d(x: torch.Tensor, taps: Taps, stride: tuple[int, int] | list[int],
+                          pad_mode: str = "reflect") -> torch.Tensor:
+    """Blur ``x`` (N, C, H, W) with ``outer(taps, taps)`` and subsample by ``stride``, padding by ``pad_mode``.
+
+    Same values as padding with :func:`~timm_aa.layers.pad2d` and a strided depthwise convolution,
+    faster: see the module docstring. Returns channels_last output for channels_last input.
+
+    Example:
+        >>> separable_blur_pool2d(torch.randn(2, 8, 7, 5), (0.125, 0.375, 0.375, 0.125), (2, 2)).shape
+        torch.Size([2, 8, 4, 3])
+    """
+    stride = (int(stride[0]), int(stride[1]))
+    k = len(taps)
+    if k == 1:
+        return x[:, :, :: stride[0], :: stride[1]] * taps[0] ** 2
+    h, w = x.shape[-2:]
+    top, bottom = interior(h, k, stride[0])
+    left, right = interior(w, k, stride[1])
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    small = max(h, w) <= (SMALL_MAP_CHANNELS_LAST if channels_last else SMALL_MAP)
+    if small or bottom <= top or right <= left:  # small maps (or no interior): the exact matrices do it all
+        return matrix_blur_pool2d(x, taps, stride, pad_mode, channels_last)
+    return _SeparableBlurPool.apply(x, taps, stride, pad_mode)
+
+
+SMALL_MAP, SMALL_MAP_CHANNELS_LAST = 16, 32  # up to these sizes two matrix products beat the convolution
+
+
+def matrix_blur_pool2d(x: torch.Tensor, taps: Taps, stride: tuple[int, int], pad_mode: str,
+                       channels_last: bool = False) -> torch.Tensor:
+    """``Mh @ x @ Mw^T`` per channel with the exact :func:`axis_matrix` of each axis (padding folded in).
+
+    Example:
+        >>> matrix_blur_pool2d(torch.randn(2, 8, 7, 5), (0.5, 0.5), (2, 2), 'reflect').shape
+        torch.Size([2, 8, 4, 3])
+    """
+    n, c, h, w = x.shape
+    mh = axis_matrix(h, taps, stride[0], pad_mode, x.device, x.dtype)
+    mw = axis_matrix(w, taps, stride[1], pad_mode, x.device, x.dtype)
+    if channels_last:  # (N, H, W, C) memory: rows of W*C, then W runs of C
+        t = torch.matmul(mh, x.permute(0, 2, 3, 1).reshape(n, h, w * c))
+        out = torch.matmul(mw, t.view(n * mh.shape[0], w, c))
+        return out.view(n, mh.shape[0], mw.shape[0], c).permute(0, 3, 1, 2)
+    t = (x.reshape(n * c * h, w) @ mw.t()).view(n * c, h, mw.shape[0])
+    return torch.matmul(mh, t).view(n, c, mh.shape[0], mw.shape[0])
