@@ -132,3 +132,16 @@ def test_bfloat16_close_to_float32():
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch, "math": __import__("math")})
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_direct_path_on_nchw_as_used_on_cuda(monkeypatch):
+    """CUDA takes the zero-padded conv path for NCHW too; force it on CPU to check it there."""
+    monkeypatch.setattr(separable_module, "_rows_first", lambda x, stride: False)
+    for size in [(33, 34), (57, 41)]:
+        x = torch.randn(2, 3, *size, dtype=torch.float64, requires_grad=True)
+        for pad_mode in ("reflect", "zeros", "circular"):
+            got = separable_blur_pool2d(x, binomial_taps(4), (2, 2), pad_mode)
+            want = reference_blur_pool2d(x, binomial_filter2d(4, torch.float64), [2, 2], pad_mode)
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+            g = torch.randn_like(want)
+            torch.testing.assert_close(torch.autograd.grad(got, x, g)[0], torch.autograd.grad(want, x, g)[0])

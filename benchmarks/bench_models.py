@@ -1,0 +1,143 @@
+"""Whole-model cost of anti-aliasing: our ``*_aa`` models against the timm baseline, Zhang's antialiased_cnns
+models (filter 4) and timm's own blur models.
+
+    python benchmarks/bench_models.py [--models resnet18 resnet50 densenet121 mobilenetv2] [--batch 8] [--reps 10]
+
+In one process, with interleaved repetitions (medians), NCHW and channels_last: inference latency (and img/s),
+training step time (forward, cross-entropy, backward) and training memory. On CPU, training memory is
+parameters + gradients + the tensors autograd saves for backward (each storage counted once); on CUDA it
+is the peak allocated memory of a step. The column "layout floor" is our model with filter size 1 (plain
+subsampling, no blur): what Zhang's layout costs by itself, mostly its stride-1 convolutions, which no
+blur implementation can remove. Before timing, ours is checked against Zhang's model on the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import antialiased_cnns
+import timm
+import torch
+import torch.nn.functional as F
+from common import interleaved_medians, machine, sync, table
+
+import timm_aa
+
+# name: (ours, timm baseline, Zhang's constructor, timm's blur model or None)
+MODELS = {
+    "resnet18": ("resnet18_aa", "resnet18", antialiased_cnns.resnet18, "resnetblur18"),
+    "resnet50": ("resnet50_aa", "resnet50", antialiased_cnns.resnet50, "resnetblur50"),
+    "densenet121": ("densenet121_aa", "densenet121", antialiased_cnns.densenet121, "densenetblur121d"),
+    "mobilenetv2": ("mobilenetv2_100_aa", "mobilenetv2_100", antialiased_cnns.mobilenet_v2, None),
+}
+ZHANG_ARCH = {"resnet18": "resnet18", "resnet50": "resnet50", "densenet121": "densenet121",
+              "mobilenetv2": "mobilenet_v2"}
+
+
+def build(name: str, device: str) -> dict[str, torch.nn.Module]:
+    ours, base, zhang_fn, blur = MODELS[name]
+    zhang = zhang_fn(filter_size=4)
+    mods = {
+        "ours": timm_aa.from_zhang(zhang.state_dict(), ZHANG_ARCH[name], filt_size=4),
+        "timm": timm.create_model(base),
+        "zhang": zhang,
+        "timm-blur": timm.create_model(blur) if blur else None,
+        "floor": timm.create_model(ours, filt_size=1),
+    }
+    return {k: m.to(device) for k, m in mods.items() if m is not None}
+
+
+def check_equal(mods: dict[str, torch.nn.Module], device: str) -> float:
+    x = torch.randn(2, 3, 224, 224, device=device)
+    with torch.no_grad():
+        return (mods["ours"].eval()(x) - mods["zhang"].eval()(x)).abs().max().item()
+
+
+def training_memory(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: str) -> float:
+    """MiB a training step holds: params + grads + saved activations (CPU), or the CUDA peak."""
+    model.train()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        F.cross_entropy(model(x), y).backward()
+        model.zero_grad(set_to_none=True)
+        return torch.cuda.max_memory_allocated() / 2**20
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    return (2 * params + sum(seen.values())) / 2**20
+
+
+def timers(mods: dict[str, torch.nn.Module], x: torch.Tensor, y: torch.Tensor,
+           mode: str) -> dict[str, Callable[[], object]]:
+    def infer(m: torch.nn.Module) -> Callable[[], object]:
+        def fn() -> None:
+            with torch.no_grad():
+                m(x)
+        return fn
+
+    def train(m: torch.nn.Module) -> Callable[[], object]:
+        def fn() -> None:
+            F.cross_entropy(m(x), y).backward()
+            m.zero_grad(set_to_none=True)
+        return fn
+
+    for m in mods.values():
+        m.train(mode == "train")
+    return {k: (train(m) if mode == "train" else infer(m)) for k, m in mods.items()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--reps", type=int, default=10)
+    a = p.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"machine: {machine()}; batch {a.batch}, 224x224, {a.reps} interleaved repetitions, medians, fp32 on "
+          f"{device}" + ("" if device == "cuda" else " (no CUDA GPU: no GPU rows)"))
+    names = ["ours", "timm", "zhang", "timm-blur", "floor"]
+    rows, summary = [], []
+    for name in a.models:
+        mods = build(name, device)
+        print(f"{name}: ours vs Zhang's on the same weights, max |logit diff| {check_equal(mods, device):.2e}")
+        for fmt in ("NCHW", "channels_last"):
+            x = torch.randn(a.batch, 3, 224, 224, device=device)
+            y = torch.randint(0, 1000, (a.batch,), device=device)
+            if fmt == "channels_last":
+                x = x.contiguous(memory_format=torch.channels_last)
+            for m in mods.values():
+                m.to(memory_format=torch.channels_last if fmt == "channels_last" else torch.contiguous_format)
+            sync(device)
+            results = {}
+            for mode in ("inference", "train"):
+                results[mode] = interleaved_medians(timers(mods, x, y, mode), a.reps, warmup=1, device=device)
+            memory = {k: training_memory(m, x, y, device) for k, m in mods.items()}
+            for metric, values, unit in (("inference ms", results["inference"], 1e3),
+                                         ("train step ms", results["train"], 1e3), ("train MiB", memory, 1)):
+                cells = [f"{values[k] * unit:.1f}" if k in values else "n/a" for k in names]
+                ratio = [f"{values['ours'] / values[k]:.2f}" if k in values else "n/a"
+                         for k in ("zhang", "timm", "timm-blur")]
+                rows.append([name, fmt, metric, *cells, *ratio])
+                print(" | ".join(rows[-1]), flush=True)
+            img_s = a.batch / results["inference"]["ours"]
+            summary.append(f"{name} {fmt}: ours {img_s:.1f} img/s; inference {rows[-3][-3]}x Zhang's, "
+                           f"{rows[-3][-2]}x timm's; training step {rows[-2][-3]}x Zhang's")
+    print()
+    print(table(["model", "format", "metric", *names, "ours/zhang", "ours/timm", "ours/timm-blur"], rows))
+    print()
+    print("\n".join(summary))
+
+
+if __name__ == "__main__":
+    main()
