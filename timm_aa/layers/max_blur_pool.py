@@ -53,14 +53,23 @@ def dense_max_pool2d(x: torch.Tensor, kernel_size: list[int], padding: list[int]
         >>> dense_max_pool2d(torch.arange(9.).view(1, 1, 3, 3), [2, 2], [0, 0]).flatten().tolist()
         [4.0, 5.0, 7.0, 8.0]
     """
-    if circular:
-        kh, kw = kernel_size
-        pads = [padding[1], kw - 1 - padding[1], padding[0], kh - 1 - padding[0]]
-        x = F.pad(x, pads, mode="circular")
-    elif any(padding):
-        x = F.pad(x, [padding[1], padding[1], padding[0], padding[0]], value=float("-inf"))
+    x = _pad_for_max(x, kernel_size, padding, circular)
     # along W first, then H: ties resolve to the top row, then its leftmost column, as max_pool2d's do
     return _AxisMax.apply(_AxisMax.apply(x, 3, kernel_size[1]), 2, kernel_size[0])
+
+
+def _pad_for_max(x: torch.Tensor, kernel_size: list[int], padding: list[int], circular: bool) -> torch.Tensor:
+    """Pad for a stride-1 max-pool: by wrapping (keeping the map size) if ``circular``, else with -inf."""
+    if circular:
+        kh, kw = kernel_size[0], kernel_size[1]
+        return F.pad(x, [padding[1], kw - 1 - padding[1], padding[0], kh - 1 - padding[0]], mode="circular")
+    if padding[0] > 0 or padding[1] > 0:
+        return F.pad(x, [padding[1], padding[1], padding[0], padding[0]], value=float("-inf"))
+    return x
+
+
+def _max_pool_stride1(x: torch.Tensor, kernel_size: list[int], padding: list[int], circular: bool) -> torch.Tensor:
+    return F.max_pool2d(_pad_for_max(x, kernel_size, padding, circular), kernel_size, 1)
 
 
 def max_blur_pool2d(
@@ -80,6 +89,8 @@ def max_blur_pool2d(
         >>> max_blur_pool2d(torch.randn(1, 4, 112, 112), binomial_filter1d(4), [2, 2], [2, 2], [0, 0]).shape
         torch.Size([1, 4, 56, 56])
     """
+    if torch.compiler.is_compiling():  # the compiler generates a fast max-pool (forward and backward) itself
+        return blur_pool2d(_max_pool_stride1(x, kernel_size, padding, pad_mode == "circular"), filt, stride, pad_mode)
     step = max(1, CHUNK_ELEMENTS // max(1, x[0].numel()))
     chunks = [blur_pool2d(dense_max_pool2d(part, kernel_size, padding, pad_mode == "circular"), filt, stride, pad_mode)
               for part in torch.split(x, step)]
@@ -120,12 +131,7 @@ class MaxBlurPool2d(BlurFilterModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.jit.is_scripting():  # TorchScript cannot compile the fast path
-            if self.pad_mode == "circular":
-                kh, kw = self.kernel_size[0], self.kernel_size[1]
-                ph, pw = self.padding[0], self.padding[1]
-                x = F.max_pool2d(F.pad(x, [pw, kw - 1 - pw, ph, kh - 1 - ph], mode="circular"), self.kernel_size, 1)
-            else:
-                x = F.max_pool2d(x, self.kernel_size, 1, self.padding)
+            x = _max_pool_stride1(x, self.kernel_size, self.padding, self.pad_mode == "circular")
             return reference_blur_pool2d(x, self.filt, self.stride, self.pad_mode)
         return self._fast(x)
 

@@ -96,54 +96,93 @@ def _row_pass_adjoint(t: torch.Tensor, ph: AxisPlan, taps: Taps, stride: int, h:
     return grad.squeeze(2).transpose(1, 2).reshape(n, c, h, w)
 
 
-class _SeparableBlurPool(torch.autograd.Function):
-    """``Y = Mh X Mw^T`` per channel, as a fast zero-padded pass plus border corrections; the same in backward."""
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
+        else torch.contiguous_format
 
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str) -> torch.Tensor:
-        n, c, h, w = x.shape
-        ph = axis_plan(h, taps, stride[0], mode, x.device, x.dtype)
-        pw = axis_plan(w, taps, stride[1], mode, x.device, x.dtype)
-        ctx.plans, ctx.taps, ctx.stride, ctx.shape = (ph, pw), taps, stride, x.shape
-        ctx.rows_first = _rows_first(x, stride)
-        ctx.memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) \
-            else torch.contiguous_format
-        if ctx.rows_first:
-            out = _grow(_rows_then_columns(x, ph, pw, taps, stride[0]), ph.exact.shape[0], pw.exact.shape[0])
-        else:
-            weight = depthwise_weight(taps, taps, c, x.device, x.dtype)
-            out = F.conv2d(x, weight, stride=stride, padding=(len(taps) - 1) // 2, groups=c)
-            out = _grow(out, ph.exact.shape[0], pw.exact.shape[0])
-            if pw.has_border:
-                strip = x.index_select(3, pw.cols) @ pw.block.t()  # (N, C, H, |rows|)
-                out.index_add_(3, pw.rows, along_rows(ph.zero_padded, strip))
-        if ph.has_border:
-            out.index_add_(2, ph.rows, along_rows(ph.block, x.index_select(2, ph.cols)) @ pw.exact.t())
-        return out
 
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
-        ph, pw = ctx.plans
-        n, c, h, w = ctx.shape
-        taps, stride = ctx.taps, ctx.stride
-        if ctx.rows_first:
-            t = grad_out.contiguous() @ pw.exact  # (N, C, H_out, W)
-            grad = _row_pass_adjoint(t, ph, taps, stride[0], h)
-            if ph.has_border:
-                grad.index_add_(2, ph.cols, along_rows(ph.block.t(), t.index_select(2, ph.rows)))
-            return grad, None, None, None
-        weight = depthwise_weight(taps, taps, c, grad_out.device, grad_out.dtype)
-        grad_out = grad_out.contiguous(memory_format=ctx.memory_format)
-        g = grad_out[:, :, : ph.conv_len, : pw.conv_len]
-        like = torch.empty(ctx.shape, dtype=grad_out.dtype, device=grad_out.device, memory_format=ctx.memory_format)
-        pad = (len(taps) - 1) // 2
-        grad = conv_input_grad(g, like, weight, stride, (pad, pad), c)
-        if ph.has_border:
-            grad.index_add_(2, ph.cols, along_rows(ph.block.t(), grad_out.index_select(2, ph.rows) @ pw.exact))
+def _forward(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str) -> torch.Tensor:
+    """``Y = Mh X Mw^T`` per channel: a fast zero-padded pass, then the border corrections ``delta``."""
+    n, c, h, w = x.shape
+    ph = axis_plan(h, taps, stride[0], mode, x.device, x.dtype)
+    pw = axis_plan(w, taps, stride[1], mode, x.device, x.dtype)
+    if _rows_first(x, stride):
+        out = _grow(_rows_then_columns(x, ph, pw, taps, stride[0]), ph.exact.shape[0], pw.exact.shape[0])
+    else:
+        weight = depthwise_weight(taps, taps, c, x.device, x.dtype)
+        out = F.conv2d(x, weight, stride=stride, padding=(len(taps) - 1) // 2, groups=c)
+        out = _grow(out, ph.exact.shape[0], pw.exact.shape[0])
         if pw.has_border:
-            strip = along_rows(ph.zero_padded.t(), grad_out.index_select(3, pw.rows))  # (N, C, H, |rows|)
-            grad.index_add_(3, pw.cols, strip @ pw.block)
-        return grad, None, None, None
+            strip = x.index_select(3, pw.cols) @ pw.block.t()  # (N, C, H, |rows|)
+            out.index_add_(3, pw.rows, along_rows(ph.zero_padded, strip))
+    if ph.has_border:
+        out.index_add_(2, ph.rows, along_rows(ph.block, x.index_select(2, ph.cols)) @ pw.exact.t())
+    return out.contiguous(memory_format=_layout(x))
+
+
+def _backward(grad_out: torch.Tensor, shape: list[int], layout: torch.memory_format, rows_first: bool, taps: Taps,
+              stride: tuple[int, int], mode: str) -> torch.Tensor:
+    """The adjoint ``G_X = Mh^T G_Y Mw``, built the same way as :func:`_forward`."""
+    n, c, h, w = shape
+    ph = axis_plan(h, taps, stride[0], mode, grad_out.device, grad_out.dtype)
+    pw = axis_plan(w, taps, stride[1], mode, grad_out.device, grad_out.dtype)
+    if rows_first:
+        t = grad_out.contiguous() @ pw.exact  # (N, C, H_out, W)
+        grad = _row_pass_adjoint(t, ph, taps, stride[0], h)
+        if ph.has_border:
+            grad.index_add_(2, ph.cols, along_rows(ph.block.t(), t.index_select(2, ph.rows)))
+        return grad
+    weight = depthwise_weight(taps, taps, c, grad_out.device, grad_out.dtype)
+    grad_out = grad_out.contiguous(memory_format=layout)
+    g = grad_out[:, :, : ph.conv_len, : pw.conv_len]
+    like = torch.empty(shape, dtype=grad_out.dtype, device=grad_out.device, memory_format=layout)
+    pad = (len(taps) - 1) // 2
+    grad = conv_input_grad(g, like, weight, stride, (pad, pad), c)
+    if ph.has_border:
+        grad.index_add_(2, ph.cols, along_rows(ph.block.t(), grad_out.index_select(2, ph.rows) @ pw.exact))
+    if pw.has_border:
+        strip = along_rows(ph.zero_padded.t(), grad_out.index_select(3, pw.rows))  # (N, C, H, |rows|)
+        grad.index_add_(3, pw.cols, strip @ pw.block)
+    return grad.contiguous(memory_format=layout)
+
+
+# Custom ops: torch.compile keeps them whole (fullgraph works) and runs the eager kernels above inside the graph.
+@torch.library.custom_op("timm_aa::separable_blur_pool2d", mutates_args=())
+def _blur_op(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str) -> torch.Tensor:
+    return _forward(x, tuple(taps), (stride[0], stride[1]), pad_mode)
+
+
+@_blur_op.register_fake
+def _blur_op_fake(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str) -> torch.Tensor:
+    n, c, h, w = x.shape
+    size = (n, c, (h + stride[0] - 1) // stride[0], (w + stride[1] - 1) // stride[1])
+    return torch.empty(size, dtype=x.dtype, device=x.device, memory_format=_layout(x))
+
+
+@torch.library.custom_op("timm_aa::separable_blur_pool2d_backward", mutates_args=())
+def _blur_op_backward(grad_out: torch.Tensor, shape: list[int], channels_last: bool, rows_first: bool,
+                      taps: list[float], stride: list[int], pad_mode: str) -> torch.Tensor:
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return _backward(grad_out, shape, layout, rows_first, tuple(taps), (stride[0], stride[1]), pad_mode)
+
+
+@_blur_op_backward.register_fake
+def _blur_op_backward_fake(grad_out: torch.Tensor, shape: list[int], channels_last: bool, rows_first: bool,
+                           taps: list[float], stride: list[int], pad_mode: str) -> torch.Tensor:
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return torch.empty(shape, dtype=grad_out.dtype, device=grad_out.device, memory_format=layout)
+
+
+def _setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:
+    x, taps, stride, pad_mode = inputs
+    ctx.args = (list(x.shape), _layout(x) == torch.channels_last, _rows_first(x, stride), taps, stride, pad_mode)
+
+
+def _blur_op_grad(ctx, grad_out: torch.Tensor):
+    return _blur_op_backward(grad_out, *ctx.args), None, None, None
+
+
+_blur_op.register_autograd(_blur_op_grad, setup_context=_setup_context)
 
 
 def _rows_first(x: torch.Tensor, stride: tuple[int, int]) -> bool:
@@ -169,11 +208,11 @@ def separable_blur_pool2d(x: torch.Tensor, taps: Taps, stride: tuple[int, int] |
     h, w = x.shape[-2:]
     top, bottom = interior(h, k, stride[0])
     left, right = interior(w, k, stride[1])
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    channels_last = _layout(x) == torch.channels_last
     small = max(h, w) <= (SMALL_MAP_CHANNELS_LAST if channels_last else SMALL_MAP)
     if small or bottom <= top or right <= left:  # small maps (or no interior): the exact matrices do it all
         return matrix_blur_pool2d(x, taps, stride, pad_mode, channels_last)
-    return _SeparableBlurPool.apply(x, taps, stride, pad_mode)
+    return _blur_op(x, list(taps), list(stride), pad_mode)
 
 
 SMALL_MAP, SMALL_MAP_CHANNELS_LAST = 16, 32  # up to these sizes two matrix products beat the convolution
