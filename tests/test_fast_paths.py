@@ -24,11 +24,30 @@ from timm_aa.layers import (
     separable_blur_pool2d,
 )
 from timm_aa.layers import max_blur_pool as max_blur_pool_module
+from timm_aa.layers import pad2d as reference_pad
 from timm_aa.layers import separable as separable_module
 
 # (H, W): matrix path (<= 16), NCHW view path (> 16), channels_last direct path (> 32), odd/uneven sizes
 SIZES = [(7, 12), (17, 40), (33, 34), (57, 41), (111, 36)]
 LAYOUTS = ["nchw", "channels_last", "strided"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_paths_only(monkeypatch):
+    """Small inference inputs go to pad-then-conv on CPU (faster there); these tests are about the fast paths."""
+    monkeypatch.setattr(separable_module, "REFERENCE_BYTES", 0)
+    monkeypatch.setattr(separable_module, "REFERENCE_BYTES_CHANNELS_LAST", 0)
+
+
+def test_small_inference_inputs_take_the_reference_path(monkeypatch):
+    monkeypatch.undo()
+    calls = []
+    monkeypatch.setattr(separable_module, "pad2d", lambda *a: calls.append(1) or reference_pad(*a))
+    x = torch.randn(2, 3, 40, 40)
+    separable_blur_pool2d(x, binomial_taps(4), (2, 2))
+    assert calls == [1]
+    separable_blur_pool2d(x.requires_grad_(True), binomial_taps(4), (2, 2))  # training: the fast path
+    assert calls == [1]
 
 
 def layout(x: torch.Tensor, name: str) -> torch.Tensor:

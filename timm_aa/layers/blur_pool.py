@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .filters import BlurFilterModule
-from .padding import check_pad_mode, pad2d
+from .padding import blur_pads, check_pad_mode, pad2d
 from .separable import separable_blur_pool2d
 
 
@@ -19,17 +19,6 @@ def _pair(value: int | tuple[int, int] | list[int], name: str) -> tuple[int, int
     if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in pair):
         raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
     return pair[0], pair[1]
-
-
-def blur_pads(filt_size: int) -> list[int]:
-    """Zhang's asymmetric padding ``[left, right, top, bottom]`` for a filter size.
-
-    Example:
-        >>> blur_pads(4)
-        [1, 2, 1, 2]
-    """
-    before, after = (filt_size - 1) // 2, filt_size // 2
-    return [before, after, before, after]
 
 
 def blur_pool2d(

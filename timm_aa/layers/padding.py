@@ -59,3 +59,14 @@ def pad2d(x: torch.Tensor, pads: list[int], mode: str) -> torch.Tensor:
         return F.pad(x, pads, mode=mode)
     x = x.index_select(-2, _pad_index(h, top, bottom, mode, x.device))
     return x.index_select(-1, _pad_index(w, left, right, mode, x.device))
+
+
+def blur_pads(filt_size: int) -> list[int]:
+    """Zhang's asymmetric padding ``[left, right, top, bottom]`` for a filter size.
+
+    Example:
+        >>> blur_pads(4)
+        [1, 2, 1, 2]
+    """
+    before, after = (filt_size - 1) // 2, filt_size // 2
+    return [before, after, before, after]

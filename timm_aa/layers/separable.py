@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .axis_plan import AxisPlan, Taps, axis_matrix, axis_plan, depthwise_weight, interior
+from .padding import blur_pads, pad2d
 
 
 def along_rows(matrix: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -209,6 +210,9 @@ def separable_blur_pool2d(x: torch.Tensor, taps: Taps, stride: tuple[int, int] |
     top, bottom = interior(h, k, stride[0])
     left, right = interior(w, k, stride[1])
     channels_last = _layout(x) == torch.channels_last
+    if _reference_is_faster(x, k, channels_last):
+        weight = depthwise_weight(taps, taps, x.shape[1], x.device, x.dtype)
+        return F.conv2d(pad2d(x, blur_pads(k), pad_mode), weight, stride=stride, groups=x.shape[1])
     small = max(h, w) <= (SMALL_MAP_CHANNELS_LAST if channels_last else SMALL_MAP)
     if small or bottom <= top or right <= left:  # small maps (or no interior): the exact matrices do it all
         return matrix_blur_pool2d(x, taps, stride, pad_mode, channels_last)
@@ -216,6 +220,20 @@ def separable_blur_pool2d(x: torch.Tensor, taps: Taps, stride: tuple[int, int] |
 
 
 SMALL_MAP, SMALL_MAP_CHANNELS_LAST = 16, 32  # up to these sizes two matrix products beat the convolution
+# CPU inference only: padded copies under glibc's mmap threshold (32 MiB) come from the reused heap and stay in
+# cache, and pad-then-conv is then as fast as anything here (NCHW's reflect pad only while small: 20 MiB).
+# Measured on the project's 2-core CPU (benchmarks/bench_blurpool.py); training always takes the fast path.
+REFERENCE_BYTES, REFERENCE_BYTES_CHANNELS_LAST = 20 * 2**20, 32 * 2**20
+
+
+def _reference_is_faster(x: torch.Tensor, k: int, channels_last: bool) -> bool:
+    if x.device.type != "cpu" or (torch.is_grad_enabled() and x.requires_grad) or torch.compiler.is_compiling():
+        return False
+    n, c, h, w = x.shape
+    padded = n * c * (h + k - 1) * (w + k - 1) * x.element_size()
+    if channels_last:
+        return padded < REFERENCE_BYTES_CHANNELS_LAST and max(h, w) > 14
+    return padded < REFERENCE_BYTES
 
 
 def matrix_blur_pool2d(x: torch.Tensor, taps: Taps, stride: tuple[int, int], pad_mode: str,
