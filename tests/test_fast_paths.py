@@ -164,3 +164,13 @@ def test_direct_path_on_nchw_as_used_on_cuda(monkeypatch):
             torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
             g = torch.randn_like(want)
             torch.testing.assert_close(torch.autograd.grad(got, x, g)[0], torch.autograd.grad(want, x, g)[0])
+
+
+def test_double_backward():
+    """Gradient penalties differentiate the gradient: the backward op has its own (linear) backward."""
+    for fmt in ("nchw", "channels_last"):
+        x = layout(torch.randn(1, 2, 35, 34, dtype=torch.float64), fmt).requires_grad_(True)
+        fn = lambda t: separable_blur_pool2d(t, binomial_taps(4), (2, 2))  # noqa: E731
+        assert torch.autograd.gradgradcheck(fn, (x,))
+    x = torch.randn(1, 2, 12, 12, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: MaxBlurPool2d(2).double()(t), (x,))

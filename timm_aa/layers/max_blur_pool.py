@@ -37,7 +37,7 @@ class _AxisMax(torch.autograd.Function):
                 break
             hit = x.narrow(dim, offset, length) == out
             grad.narrow(dim, offset, length).add_(rest * hit)
-            rest = rest * hit.logical_not_()
+            rest = rest * hit.logical_not()
         return grad, None, None
 
 

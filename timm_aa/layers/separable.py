@@ -183,7 +183,17 @@ def _blur_op_grad(ctx, grad_out: torch.Tensor):
     return _blur_op_backward(grad_out, *ctx.args), None, None, None
 
 
+def _setup_backward_context(ctx, inputs: tuple, output: torch.Tensor) -> None:
+    ctx.args = inputs[4:]
+
+
+def _blur_op_backward_grad(ctx, grad_grad: torch.Tensor):
+    # the backward is linear in grad_out, and its adjoint is the forward: double backward works too
+    return _blur_op(grad_grad, *ctx.args), None, None, None, None, None, None
+
+
 _blur_op.register_autograd(_blur_op_grad, setup_context=_setup_context)
+_blur_op_backward.register_autograd(_blur_op_backward_grad, setup_context=_setup_backward_context)
 
 
 def _rows_first(x: torch.Tensor, stride: tuple[int, int]) -> bool:
