@@ -25,6 +25,7 @@ from timm_aa.layers import (
 )
 from timm_aa.layers import max_blur_pool as max_blur_pool_module
 from timm_aa.layers import pad2d as reference_pad
+from timm_aa.layers import rows_first as rows_first_module
 from timm_aa.layers import separable as separable_module
 
 # (H, W): matrix path (<= 16), NCHW view path (> 16), channels_last direct path (> 32), odd/uneven sizes
@@ -102,7 +103,7 @@ def test_chunked_paths_equal_unchunked(monkeypatch):
     x = torch.randn(4, 6, 40, 36)
     blur, max_blur = BlurPool2d(6), MaxBlurPool2d(6, 3, 2, 1)
     want = blur(x), max_blur(x)
-    monkeypatch.setattr(separable_module, "CHUNK_ELEMENTS", 500)  # many chunks of a few images
+    monkeypatch.setattr(rows_first_module, "CHUNK_ELEMENTS", 500)  # many chunks of a few images
     monkeypatch.setattr(max_blur_pool_module, "CHUNK_ELEMENTS", 20000)  # one sample a chunk
     torch.testing.assert_close(blur(x), want[0], rtol=0, atol=0)
     torch.testing.assert_close(max_blur(x), want[1], rtol=0, atol=0)

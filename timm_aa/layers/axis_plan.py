@@ -177,3 +177,32 @@ def depthwise_weight(taps_h: Taps, taps_w: Taps, channels: int, device: torch.de
     """
     filt = torch.outer(torch.tensor(taps_h, dtype=torch.float64), torch.tensor(taps_w, dtype=torch.float64))
     return filt.to(device=device, dtype=dtype).expand(channels, 1, len(taps_h), len(taps_w)).contiguous()
+
+
+@cached
+def band_blocks(n: int, taps: Taps, stride: int, mode: str, width: int,
+                adjoint: bool) -> tuple[tuple[int, int, int, int], ...]:
+    """Split the axis matrix into dense blocks ``(r0, r1, c0, c1)`` holding all its non-zeros.
+
+    Forward (``adjoint=False``): output rows in groups of ``width``, each with the input columns it reads.
+    Adjoint: input columns in groups of ``2 * width``, each with the output rows that touch them. Matrix
+    products over the blocks skip the zeros a banded matrix is mostly made of.
+
+    Example:
+        >>> band_blocks(8, (0.5, 0.5), 2, 'reflect', 2, False)
+        ((0, 2, 0, 4), (2, 4, 4, 8))
+    """
+    rows = axis_entries(n, taps, stride, mode)
+    n_out = len(rows)
+    blocks = []
+    if adjoint:
+        for c0 in range(0, n, 2 * width):
+            c1 = min(c0 + 2 * width, n)
+            hit = [i for i in range(n_out) if any(rows[i][c0:c1])]
+            blocks.append((min(hit), max(hit) + 1, c0, c1) if hit else (0, 0, c0, c1))
+    else:
+        for r0 in range(0, n_out, width):
+            r1 = min(r0 + width, n_out)
+            hit = [j for j in range(n) if any(rows[i][j] for i in range(r0, r1))]
+            blocks.append((r0, r1, min(hit), max(hit) + 1))
+    return tuple(blocks)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .axis_plan import AxisPlan, Taps, axis_matrix, axis_plan, depthwise_weight, interior
+from .axis_plan import Taps, axis_matrix, axis_plan, depthwise_weight, interior
 from .padding import blur_pads, pad2d
+from .rows_first import conv_input_grad, rows_then_columns, rows_then_columns_adjoint
 
 
 def along_rows(matrix: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -33,68 +34,10 @@ def along_rows(matrix: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.tensordot(matrix, t, dims=([1], [2])).permute(1, 2, 0, 3)
 
 
-def conv_input_grad(grad_out: torch.Tensor, like: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
-                    padding: tuple[int, int], groups: int) -> torch.Tensor:
-    """Gradient of ``conv2d(input, weight)`` w.r.t. an input shaped and laid out like ``like``.
-
-    ``torch.nn.grad.conv2d_input`` passes a stride-0 stand-in for the input, which sends oneDNN to its slow
-    NCHW path for channels-last data; ``like`` (an unread tensor) keeps the layout.
-
-    Example:
-        >>> w = torch.ones(3, 1, 2, 2)
-        >>> conv_input_grad(torch.ones(1, 3, 2, 2), torch.empty(1, 3, 4, 4), w, (2, 2), (0, 0), 3).shape
-        torch.Size([1, 3, 4, 4])
-    """
-    return torch.ops.aten.convolution_backward(grad_out, like, weight, None, list(stride), list(padding), [1, 1],
-                                               False, [0, 0], groups, (True, False, False))[0]
-
-
 def _grow(out: torch.Tensor, h_out: int, w_out: int) -> torch.Tensor:
     """Zero-extend ``out`` to (h_out, w_out): the added rows/columns are border ones, corrected afterwards."""
     dh, dw = h_out - out.shape[-2], w_out - out.shape[-1]
     return F.pad(out, [0, dw, 0, dh]) if dh or dw else out
-
-
-def _columns_as_channels(t: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) contiguous -> (N*C, W, 1, H) with channels-last strides: the same memory, no copy."""
-    n, c, h, w = t.shape
-    return t.reshape(n * c, h, w).transpose(1, 2).unsqueeze(2)
-
-
-CHUNK_ELEMENTS = 1 << 20  # intermediate elements per chunk: keeps it in cache and under malloc's mmap threshold
-
-
-def _row_pass(x: torch.Tensor, ph: AxisPlan, taps: Taps, stride: int) -> torch.Tensor:
-    """Zero-padded vertical pass of a contiguous (B, H, W) tensor: (B, conv_len, W)."""
-    w = x.shape[-1]
-    weight = depthwise_weight((1.0,), taps, w, x.device, x.dtype)
-    rows = F.conv2d(x.transpose(1, 2).unsqueeze(2), weight, stride=(1, stride), padding=(0, (len(taps) - 1) // 2),
-                    groups=w)
-    return rows.squeeze(2).transpose(1, 2)
-
-
-def _rows_then_columns(x: torch.Tensor, ph: AxisPlan, pw: AxisPlan, taps: Taps, stride: int) -> torch.Tensor:
-    """Vertical pass, then the exact horizontal matrix, a chunk of images at a time: (N, C, conv_len, W_out)."""
-    n, c, h, w = x.shape
-    images = x.reshape(n * c, h, w)
-    if torch.compiler.is_compiling():  # the compiler plans memory itself
-        return (_row_pass(images, ph, taps, stride) @ pw.exact.t()).view(n, c, ph.conv_len, -1)
-    out = x.new_empty(n * c, ph.conv_len, pw.exact.shape[0])
-    step = max(1, CHUNK_ELEMENTS // (ph.conv_len * w))
-    for start in range(0, n * c, step):
-        torch.matmul(_row_pass(images[start: start + step], ph, taps, stride), pw.exact.t(),
-                     out=out[start: start + step])
-    return out.view(n, c, ph.conv_len, -1)
-
-
-def _row_pass_adjoint(t: torch.Tensor, ph: AxisPlan, taps: Taps, stride: int, h: int) -> torch.Tensor:
-    """Adjoint of :func:`_row_pass`: (N, C, >= conv_len, W) -> (N, C, H, W)."""
-    n, c, _, w = t.shape
-    t = t[:, :, : ph.conv_len].contiguous()
-    weight = depthwise_weight((1.0,), taps, w, t.device, t.dtype)
-    like = _columns_as_channels(t.new_empty(n, c, h, w))
-    grad = conv_input_grad(_columns_as_channels(t), like, weight, (1, stride), (0, (len(taps) - 1) // 2), w)
-    return grad.squeeze(2).transpose(1, 2).reshape(n, c, h, w)
 
 
 def _layout(x: torch.Tensor) -> torch.memory_format:
@@ -108,7 +51,7 @@ def _forward(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str) ->
     ph = axis_plan(h, taps, stride[0], mode, x.device, x.dtype)
     pw = axis_plan(w, taps, stride[1], mode, x.device, x.dtype)
     if _rows_first(x, stride):
-        out = _grow(_rows_then_columns(x, ph, pw, taps, stride[0]), ph.exact.shape[0], pw.exact.shape[0])
+        out = _grow(rows_then_columns(x, ph, pw, taps, stride, mode), ph.exact.shape[0], pw.exact.shape[0])
     else:
         weight = depthwise_weight(taps, taps, c, x.device, x.dtype)
         out = F.conv2d(x, weight, stride=stride, padding=(len(taps) - 1) // 2, groups=c)
@@ -128,11 +71,7 @@ def _backward(grad_out: torch.Tensor, shape: list[int], layout: torch.memory_for
     ph = axis_plan(h, taps, stride[0], mode, grad_out.device, grad_out.dtype)
     pw = axis_plan(w, taps, stride[1], mode, grad_out.device, grad_out.dtype)
     if rows_first:
-        t = grad_out.contiguous() @ pw.exact  # (N, C, H_out, W)
-        grad = _row_pass_adjoint(t, ph, taps, stride[0], h)
-        if ph.has_border:
-            grad.index_add_(2, ph.cols, along_rows(ph.block.t(), t.index_select(2, ph.rows)))
-        return grad
+        return rows_then_columns_adjoint(grad_out, ph, taps, stride, mode, shape)
     weight = depthwise_weight(taps, taps, c, grad_out.device, grad_out.dtype)
     grad_out = grad_out.contiguous(memory_format=layout)
     g = grad_out[:, :, : ph.conv_len, : pw.conv_len]
