@@ -1,17 +1,19 @@
 """Fast BlurPool for separable filters: Zhang's numbers without his padded copy.
 
-``pad, then depthwise conv`` (Zhang's, timm's and kornia's BlurPool) spends most of its time copying the
-input into a padded buffer. Here the padding is never materialised:
+``pad, then depthwise conv`` (Zhang's, timm's and kornia's BlurPool) spends much of its time copying the
+input into a padded buffer. Here the padding is never materialised. Per channel the op is ``Y = Mh X Mw^T``
+with exact per-axis matrices (:mod:`.axis_plan`: taps, padding and subsampling folded together), and
+``M = zero_padded + delta`` where ``delta`` is non-zero on border rows only:
 
-- channels_last input: one depthwise convolution with *zero* padding computes every output pixel whose
-  window lies inside the map; the few border rows and columns are then recomputed exactly from small
-  index-gathered patches (reflect, replicate, circular or zero padding, any map size).
-- NCHW input on CPU: the vertical pass is a depthwise convolution over a channels-last *view* of the same
-  memory (image columns play the channels, so it vectorises), then the horizontal pass is one matrix
-  product with a (W, W_out) matrix that folds taps, padding and subsampling together; border rows are
-  recomputed as above.
+- default (channels_last, CUDA): one depthwise conv with zero padding computes ``Mz_h X Mz_w^T``; two small
+  corrections add ``delta_h X Mw^T`` and ``Mz_h X delta_w^T`` on the border rows and columns.
+- NCHW on CPU: :mod:`.rows_first` (vertical conv on a channels-last view, banded matrix products).
+- small maps: the two matrix products directly (:func:`matrix_blur_pool2d`).
+- CPU inference with a padded copy under 32 MiB: pad-then-conv, which is as fast there.
 
-Every path gives the values of ``pad2d`` followed by a strided depthwise convolution (tests check 1e-6).
+The backward is the same construction transposed, ``G_X = Mh^T G_Y Mw``. Forward and backward are custom ops,
+so ``torch.compile(fullgraph=True)`` keeps them whole. Every path gives the values of ``pad2d`` followed by a
+strided depthwise convolution (tests check 1e-6 forward and the gradients).
 """
 
 from __future__ import annotations
