@@ -25,6 +25,7 @@ from timm_aa.layers import (
 )
 from timm_aa.layers import max_blur_pool as max_blur_pool_module
 from timm_aa.layers import pad2d as reference_pad
+from timm_aa.layers import reference as reference_module
 from timm_aa.layers import rows_first as rows_first_module
 from timm_aa.layers import separable as separable_module
 
@@ -43,7 +44,7 @@ def _fast_paths_only(monkeypatch):
 def test_small_inference_inputs_take_the_reference_path(monkeypatch):
     monkeypatch.undo()
     calls = []
-    monkeypatch.setattr(separable_module, "pad2d", lambda *a: calls.append(1) or reference_pad(*a))
+    monkeypatch.setattr(reference_module, "pad2d", lambda *a: calls.append(1) or reference_pad(*a))
     x = torch.randn(2, 3, 40, 40)
     separable_blur_pool2d(x, binomial_taps(4), (2, 2))
     assert calls == [1]
@@ -148,7 +149,7 @@ def test_bfloat16_close_to_float32():
 
 @pytest.mark.parametrize("module", ["timm_aa.layers.axis_plan", "timm_aa.layers.separable",
                                     "timm_aa.layers.max_blur_pool", "timm_aa.layers.blur_pool",
-                                    "timm_aa.layers.filters"])
+                                    "timm_aa.layers.filters", "timm_aa.layers.reference"])
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch, "math": __import__("math")})
     assert result.failed == 0 and result.attempted > 0

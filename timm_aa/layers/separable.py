@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .axis_plan import Taps, axis_matrix, axis_plan, depthwise_weight, interior
-from .padding import blur_pads, pad2d
+from .reference import reference_blur_pool2d
 from .rows_first import conv_input_grad, rows_then_columns, rows_then_columns_adjoint
 
 
@@ -162,8 +162,8 @@ def separable_blur_pool2d(x: torch.Tensor, taps: Taps, stride: tuple[int, int] |
     left, right = interior(w, k, stride[1])
     channels_last = _layout(x) == torch.channels_last
     if _reference_is_faster(x, k, channels_last):
-        weight = depthwise_weight(taps, taps, x.shape[1], x.device, x.dtype)
-        return F.conv2d(pad2d(x, blur_pads(k), pad_mode), weight, stride=stride, groups=x.shape[1])
+        return reference_blur_pool2d(x, depthwise_weight(taps, taps, 1, x.device, x.dtype)[0, 0], list(stride),
+                                     pad_mode)
     small = max(h, w) <= (SMALL_MAP_CHANNELS_LAST if channels_last else SMALL_MAP)
     if small or bottom <= top or right <= left:  # small maps (or no interior): the exact matrices do it all
         return matrix_blur_pool2d(x, taps, stride, pad_mode, channels_last)
