@@ -1,6 +1,7 @@
 """The fast BlurPool / MaxBlurPool paths give the reference numbers (pad, then depthwise conv; F.max_pool2d).
 
-Each path is reached on purpose: small maps (two matrix products), NCHW on CPU (vertical conv on a
+Each path is reached on purpose: the CPU kernel (``path`` = "kernel") and, with it switched off, the PyTorch
+paths (``path`` = "pytorch"): small maps (two matrix products), NCHW on CPU (vertical conv on a
 channels-last view, then a matrix product, in chunks), channels_last and other layouts (zero-padded conv
 plus border corrections), odd sizes where the conv yields one row or column short.
 """
@@ -20,6 +21,7 @@ from timm_aa.layers import (
     binomial_filter2d,
     binomial_taps,
     dense_max_pool2d,
+    native,
     reference_blur_pool2d,
     separable_blur_pool2d,
 )
@@ -41,8 +43,19 @@ def _fast_paths_only(monkeypatch):
     monkeypatch.setattr(separable_module, "REFERENCE_BYTES_CHANNELS_LAST", 0)
 
 
+@pytest.fixture(params=["kernel", "pytorch"])
+def path(request, monkeypatch):
+    """Run a test on the CPU kernel, then on the PyTorch paths that run without it (no compiler, other dtypes)."""
+    if request.param == "pytorch":
+        monkeypatch.setattr(native, "kernel", lambda: None)
+    else:
+        assert native.kernel() is not None, "the CPU kernel did not build (is a C compiler installed?)"
+    return request.param
+
+
 def test_small_inference_inputs_take_the_reference_path(monkeypatch):
     monkeypatch.undo()
+    monkeypatch.setattr(native, "kernel", lambda: None)  # without the kernel
     calls = []
     monkeypatch.setattr(reference_module, "pad2d", lambda *a: calls.append(1) or reference_pad(*a))
     x = torch.randn(2, 3, 40, 40)
@@ -63,7 +76,7 @@ def layout(x: torch.Tensor, name: str) -> torch.Tensor:
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("fmt", LAYOUTS)
 @pytest.mark.parametrize("pad_mode", ["reflect", "replicate", "zeros", "circular"])
-def test_forward_matches_reference(size, fmt, pad_mode):
+def test_forward_matches_reference(size, fmt, pad_mode, path):
     x = layout(torch.randn(2, 3, *size), fmt)
     for filt_size in (2, 3, 4, 5, 7):
         for stride in [(2, 2), (3, 3), (2, 1), (1, 2)]:
@@ -77,7 +90,7 @@ def test_forward_matches_reference(size, fmt, pad_mode):
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("fmt", LAYOUTS)
 @pytest.mark.parametrize("pad_mode", ["reflect", "zeros", "circular"])
-def test_gradient_matches_reference(size, fmt, pad_mode):
+def test_gradient_matches_reference(size, fmt, pad_mode, path):
     for filt_size, stride in [(4, (2, 2)), (3, (2, 2)), (5, (3, 2))]:
         x = layout(torch.randn(2, 3, *size, dtype=torch.float64), fmt).requires_grad_(True)
         want_out = reference_blur_pool2d(x, binomial_filter2d(filt_size, torch.float64), list(stride), pad_mode)
@@ -88,19 +101,20 @@ def test_gradient_matches_reference(size, fmt, pad_mode):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
 
 
-def test_gradcheck_each_path():
+def test_gradcheck_each_path(path):
     for size in [(6, 5), (18, 21), (35, 34)]:
         for fmt in ("nchw", "channels_last"):
             x = layout(torch.randn(1, 2, *size, dtype=torch.float64), fmt).requires_grad_(True)
             assert torch.autograd.gradcheck(lambda t: separable_blur_pool2d(t, binomial_taps(4), (2, 2)), (x,))
 
 
-def test_channels_last_in_channels_last_out():
+def test_channels_last_in_channels_last_out(path):
     x = torch.randn(2, 8, 40, 40).contiguous(memory_format=torch.channels_last)
     assert BlurPool2d(8)(x).is_contiguous(memory_format=torch.channels_last)
 
 
 def test_chunked_paths_equal_unchunked(monkeypatch):
+    monkeypatch.setattr(native, "kernel", lambda: None)  # the chunks are the PyTorch paths'
     x = torch.randn(4, 6, 40, 36)
     blur, max_blur = BlurPool2d(6), MaxBlurPool2d(6, 3, 2, 1)
     want = blur(x), max_blur(x)
@@ -149,7 +163,8 @@ def test_bfloat16_close_to_float32():
 
 @pytest.mark.parametrize("module", ["timm_aa.layers.axis_plan", "timm_aa.layers.separable",
                                     "timm_aa.layers.max_blur_pool", "timm_aa.layers.blur_pool",
-                                    "timm_aa.layers.filters", "timm_aa.layers.reference"])
+                                    "timm_aa.layers.filters", "timm_aa.layers.reference",
+                                    "timm_aa.layers.native"])
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch, "math": __import__("math")})
     assert result.failed == 0 and result.attempted > 0
@@ -157,6 +172,7 @@ def test_docstring_examples(module):
 
 def test_direct_path_on_nchw_as_used_on_cuda(monkeypatch):
     """CUDA takes the zero-padded conv path for NCHW too; force it on CPU to check it there."""
+    monkeypatch.setattr(native, "kernel", lambda: None)
     monkeypatch.setattr(separable_module, "_rows_first", lambda x, stride: False)
     for size in [(33, 34), (57, 41)]:
         x = torch.randn(2, 3, *size, dtype=torch.float64, requires_grad=True)
@@ -168,7 +184,7 @@ def test_direct_path_on_nchw_as_used_on_cuda(monkeypatch):
             torch.testing.assert_close(torch.autograd.grad(got, x, g)[0], torch.autograd.grad(want, x, g)[0])
 
 
-def test_double_backward():
+def test_double_backward(path):
     """Gradient penalties differentiate the gradient: the backward op has its own (linear) backward."""
     for fmt in ("nchw", "channels_last"):
         x = layout(torch.randn(1, 2, 35, 34, dtype=torch.float64), fmt).requires_grad_(True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import native
 from .axis_plan import Taps, axis_matrix, axis_plan, depthwise_weight, interior
 from .reference import reference_blur_pool2d
 from .rows_first import conv_input_grad, rows_then_columns, rows_then_columns_adjoint
@@ -48,7 +49,9 @@ def _layout(x: torch.Tensor) -> torch.memory_format:
 
 
 def _forward(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str) -> torch.Tensor:
-    """``Y = Mh X Mw^T`` per channel: a fast zero-padded pass, then the border corrections ``delta``."""
+    """``Y = Mh X Mw^T`` per channel: the CPU kernel, else a fast zero-padded pass and border corrections."""
+    if native.usable(x):
+        return native.apply(x, taps, stride, mode)
     n, c, h, w = x.shape
     ph = axis_plan(h, taps, stride[0], mode, x.device, x.dtype)
     pw = axis_plan(w, taps, stride[1], mode, x.device, x.dtype)
@@ -70,6 +73,8 @@ def _backward(grad_out: torch.Tensor, shape: list[int], layout: torch.memory_for
               stride: tuple[int, int], mode: str) -> torch.Tensor:
     """The adjoint ``G_X = Mh^T G_Y Mw``, built the same way as :func:`_forward`."""
     n, c, h, w = shape
+    if native.usable(grad_out):
+        return native.apply(grad_out, taps, stride, mode, adjoint=True, size=(h, w)).contiguous(memory_format=layout)
     ph = axis_plan(h, taps, stride[0], mode, grad_out.device, grad_out.dtype)
     pw = axis_plan(w, taps, stride[1], mode, grad_out.device, grad_out.dtype)
     if rows_first:
@@ -157,6 +162,9 @@ def separable_blur_pool2d(x: torch.Tensor, taps: Taps, stride: tuple[int, int] |
     k = len(taps)
     if k == 1:
         return x[:, :, :: stride[0], :: stride[1]] * taps[0] ** 2
+    if native.usable(x):  # CPU float32/float64: the kernel, through the custom op when autograd needs it
+        grad = torch.is_grad_enabled() and x.requires_grad
+        return _blur_op(x, list(taps), list(stride), pad_mode) if grad else native.apply(x, taps, stride, pad_mode)
     h, w = x.shape[-2:]
     top, bottom = interior(h, k, stride[0])
     left, right = interior(w, k, stride[1])

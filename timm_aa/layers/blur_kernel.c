@@ -1,0 +1,145 @@
+/* Separable blur-and-subsample in one pass over the input: timm_aa's CPU kernel (see native.py).
+ *
+ * y[n, i, j, :] = sum_a sum_b rw[a][i] * cw[b][j] * x[n, ri[a][i], ci[b][j], :]
+ *
+ * The gather tables (rows ri/rw: rm x ho, columns ci/cw: cm x wo) hold an axis matrix row by row, padding,
+ * taps and subsampling folded in; the backward pass passes the transposed matrices, so one kernel does both.
+ * channels_last (x: n, h, w, c): per output row, the rm input rows are combined into a (w, c) buffer, then
+ * the cm columns of that buffer into each output pixel, all along contiguous runs of channels.
+ * NCHW (x: planes, h, w): TILE planes at a time are transposed into a (h, w, TILE) tile in cache, which
+ * then goes the channels_last way, and the result is transposed back.
+ * Sums run in the tensor's precision, over the taps in order. Output rows (or tiles) are shared between
+ * OpenMP threads: in a PyTorch process these are PyTorch's own (same libgomp), so nothing competes.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#ifndef TILE
+#define TILE 16
+#endif
+
+int timm_aa_kernel_version(void) { return 2; }
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
+typedef struct { /* sizes and gather tables of one call */
+    int64_t h, w, c, ho, wo;
+    const int32_t *ri, *ci;
+    const void *rw, *cw;
+    int64_t rm, cm;
+} dims_t;
+
+#define DEFINE_KERNEL(T, S)                                                                                   \
+    /* out = sum_a f[a] * src[a][0:len], up to four sources per pass over out */                              \
+    static inline void combine_##S(T *restrict out, const T *const *src, const T *f, int64_t m,               \
+                                   int64_t len) {                                                             \
+        for (int64_t a = 0; a < m; a += 4) {                                                                  \
+            const int64_t g = MIN(m - a, 4);                                                                  \
+            const T *restrict s0 = src[a], *restrict s1 = src[a + (g > 1)], *restrict s2 = src[a + 2 * (g > 2)], \
+                    *restrict s3 = src[a + 3 * (g > 3)];                                                      \
+            const T f0 = f[a], f1 = f[a + (g > 1)], f2 = f[a + 2 * (g > 2)], f3 = f[a + 3 * (g > 3)];         \
+            if (a == 0) {                                                                                     \
+                if (g == 4)                                                                                   \
+                    for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e] + f1 * s1[e] + f2 * s2[e] + f3 * s3[e]; \
+                else if (g == 3)                                                                              \
+                    for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e] + f1 * s1[e] + f2 * s2[e];          \
+                else if (g == 2)                                                                              \
+                    for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e] + f1 * s1[e];                       \
+                else                                                                                          \
+                    for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e];                                    \
+            } else {                                                                                          \
+                if (g == 4)                                                                                   \
+                    for (int64_t e = 0; e < len; ++e)                                                         \
+                        out[e] = out[e] + f0 * s0[e] + f1 * s1[e] + f2 * s2[e] + f3 * s3[e];                  \
+                else if (g == 3)                                                                              \
+                    for (int64_t e = 0; e < len; ++e) out[e] = out[e] + f0 * s0[e] + f1 * s1[e] + f2 * s2[e]; \
+                else if (g == 2)                                                                              \
+                    for (int64_t e = 0; e < len; ++e) out[e] = out[e] + f0 * s0[e] + f1 * s1[e];              \
+                else                                                                                          \
+                    for (int64_t e = 0; e < len; ++e) out[e] = out[e] + f0 * s0[e];                           \
+            }                                                                                                 \
+        }                                                                                                     \
+    }                                                                                                         \
+                                                                                                              \
+    /* y row (wo, c) from buf (w, c): out pixel j = sum_b cw[b][j] * buf[ci[b][j], :] */                      \
+    static inline void columns_##S(const T *buf, T *yr, int64_t c, int64_t wo, const int32_t *ci, const T *cw,       \
+                            int64_t cm, const T **src, T *f) {                                                \
+        for (int64_t j = 0; j < wo; ++j) {                                                                    \
+            for (int64_t b = 0; b < cm; ++b) {                                                                \
+                src[b] = buf + (int64_t)ci[b * wo + j] * c;                                                   \
+                f[b] = cw[b * wo + j];                                                                        \
+            }                                                                                                 \
+            combine_##S(yr + j * c, src, f, cm, c);                                                           \
+        }                                                                                                     \
+    }                                                                                                         \
+                                                                                                              \
+    /* the rm input rows of output row i, each `len` values at `stride` apart from `base` */                  \
+    static void sources_##S(const T *base, int64_t stride, int64_t i, int64_t ho, const int32_t *ri,          \
+                            const T *rw, int64_t rm, const T **src, T *f) {                                   \
+        for (int64_t a = 0; a < rm; ++a) {                                                                    \
+            src[a] = base + (int64_t)ri[a * ho + i] * stride;                                                 \
+            f[a] = rw[a * ho + i];                                                                            \
+        }                                                                                                     \
+    }                                                                                                         \
+                                                                                                              \
+    /* channels_last: output row i of image xn (h, w, c) into yr (wo, c) */                                   \
+    static inline void row_##S(const T *xn, T *yr, int64_t i, int64_t c, const dims_t *d, T *buf,            \
+                               const T **src, T *f) {                                                         \
+        sources_##S(xn, d->w * c, i, d->ho, d->ri, (const T *)d->rw, d->rm, src, f);                          \
+        combine_##S(buf, src, f, d->rm, d->w * c);                                                            \
+        columns_##S(buf, yr, c, d->wo, d->ci, (const T *)d->cw, d->cm, src, f);                              \
+    }                                                                                                         \
+                                                                                                              \
+    /* NCHW: `planes` (<= TILE) planes from xp into yp, through a (h, w, TILE) tile (one plane per lane)   \
+       that goes the channels_last way into a (ho, wo, TILE) one, transposed back */                         \
+    static void tile_##S(const T *xp, T *yp, int64_t planes, const dims_t *d, T *buf, T *tile, T *out,      \
+                         const T **src, T *f) {                                                               \
+        const int64_t hw = d->h * d->w, howo = d->ho * d->wo;                                                 \
+        if (planes == TILE)                                                                                   \
+            for (int64_t e = 0; e < hw; ++e)                                                                  \
+                for (int64_t q = 0; q < TILE; ++q) tile[e * TILE + q] = xp[q * hw + e];                       \
+        else                                                                                                  \
+            for (int64_t e = 0; e < hw; ++e)                                                                  \
+                for (int64_t q = 0; q < TILE; ++q) tile[e * TILE + q] = q < planes ? xp[q * hw + e] : 0;      \
+        for (int64_t i = 0; i < d->ho; ++i) row_##S(tile, out + i * d->wo * TILE, i, TILE, d, buf, src, f);  \
+        if (planes == TILE)                                                                                   \
+            for (int64_t e = 0; e < howo; ++e)                                                                \
+                for (int64_t q = 0; q < TILE; ++q) yp[q * howo + e] = out[e * TILE + q];                      \
+        else                                                                                                  \
+            for (int64_t e = 0; e < howo; ++e)                                                                \
+                for (int64_t q = 0; q < planes; ++q) yp[q * howo + e] = out[e * TILE + q];                    \
+    }                                                                                                         \
+                                                                                                              \
+    int timm_aa_blur_##S(const T *x, T *y, int64_t n, int64_t h, int64_t w, int64_t c, int64_t nchw,          \
+                         int64_t ho, int64_t wo, const int32_t *ri, const T *rw, int64_t rm, const int32_t *ci,  \
+                         const T *cw, int64_t cm, int threads) {                                              \
+        const dims_t d = {h, w, c, ho, wo, ri, ci, rw, cw, rm, cm};                                           \
+        const int64_t items = nchw ? (n * c + TILE - 1) / TILE : n * ho, m = rm > cm ? rm : cm;              \
+        const int64_t depth = nchw ? TILE : c, scratch = w * depth + (nchw ? (h * w + ho * wo) * TILE : 0);         \
+        int failed = 0;                                                                                       \
+        (void)threads;                                                                                        \
+        _Pragma("omp parallel num_threads(threads) reduction(| : failed)") {                                  \
+            T *buf = malloc(sizeof(T) * (size_t)scratch), *f = malloc(sizeof(T) * (size_t)m);                 \
+            const T **src = malloc(sizeof(T *) * (size_t)m);                                                  \
+            const int ok = buf && src && f;                                                                   \
+            failed = !ok;                                                                                     \
+            _Pragma("omp for schedule(static)") for (int64_t p = 0; p < items; ++p) {                         \
+                if (!ok) continue; /* every thread meets the loop; one that failed skips its share */        \
+                if (nchw)                                                                                     \
+                    tile_##S(x + p * TILE * h * w, y + p * TILE * ho * wo, MIN(TILE, n * c - p * TILE), &d,   \
+                             buf, buf + w * TILE, buf + w * TILE + h * w * TILE, src, f);                                \
+                else                                                                                          \
+                    row_##S(x + p / ho * h * w * c, y + p * wo * c, p % ho, c, &d, buf, src, f);              \
+            }                                                                                                 \
+            free(buf);                                                                                        \
+            free(src);                                                                                        \
+            free(f);                                                                                          \
+        }                                                                                                     \
+        return failed;                                                                                        \
+    }
+
+DEFINE_KERNEL(float, f32)
+DEFINE_KERNEL(double, f64)

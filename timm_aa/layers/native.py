@@ -1,0 +1,183 @@
+"""The CPU kernel: blur and subsample in one pass over the input (``blur_kernel.c``), for float32 and float64.
+
+Built on first use with the system's C compiler (``cc -O3 -march=native``, about a second) into
+``$TIMM_AA_CACHE`` (default ``~/.cache/timm_aa``) and loaded with ctypes; a build already there is reused.
+Without a compiler, or with ``TIMM_AA_NATIVE=0``, :func:`kernel` returns None and the PyTorch paths run.
+The kernel reads gather tables (:func:`gather_table`): the rows of each axis matrix, or of its transpose
+for the backward pass.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shlex
+import subprocess
+import sysconfig
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+from .axis_plan import Taps, axis_entries, cached
+
+log = logging.getLogger(__name__)
+SOURCE = Path(__file__).with_name("blur_kernel.c")
+FLAGS = ["-O3", "-march=native", "-fPIC", "-shared"]
+OPENMP = ["-fopenmp"]  # PyTorch's wheels ship libgomp.so.1: loaded after torch, the kernel shares its threads
+VERSION = 2  # timm_aa_kernel_version() of blur_kernel.c
+_lock = threading.Lock()
+_state: dict[str, ctypes.CDLL | None] = {}
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("TIMM_AA_CACHE") or Path.home() / ".cache" / "timm_aa")
+
+
+def _compiler() -> list[str]:
+    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
+
+
+def _cpu() -> str:
+    """What ``-march=native`` depends on: the CPU's model and flags."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    return "\n".join(sorted({ln for ln in lines if ln.startswith(("model name", "flags"))}))
+
+
+def build(directory: Path) -> Path:
+    """Compile the kernel into ``directory`` (atomically: temp file, then rename) and return its path.
+
+    Example:
+        >>> build(Path(tempfile.mkdtemp())).suffix
+        '.so'
+    """
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(source + " ".join(_compiler() + FLAGS).encode() + _cpu().encode()).hexdigest()[:16]
+    target = directory / f"blur_kernel-{key}.so"
+    if target.exists():
+        return target
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
+    os.close(fd)
+    try:
+        try:
+            _compile(tmp, OPENMP)
+        except subprocess.CalledProcessError:  # a compiler without OpenMP: one thread
+            _compile(tmp, [])
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def _compile(output: str, extra: list[str]) -> None:
+    subprocess.run([*_compiler(), *FLAGS, *extra, "-o", output, str(SOURCE)], check=True, capture_output=True,
+                   timeout=120)
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(path))
+    if lib.timm_aa_kernel_version() != VERSION:
+        raise OSError(f"{path} is not version {VERSION} of the kernel")
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    for name in ("timm_aa_blur_f32", "timm_aa_blur_f64"):
+        fn = getattr(lib, name)
+        fn.argtypes = [ptr, ptr, i64, i64, i64, i64, i64, i64, i64, ptr, ptr, i64, ptr, ptr, i64, ctypes.c_int]
+        fn.restype = ctypes.c_int
+    return lib
+
+
+def kernel() -> ctypes.CDLL | None:
+    """The loaded kernel, building it on first use; None where it cannot be built (then PyTorch runs).
+
+    Example:
+        >>> kernel() is None or hasattr(kernel(), 'timm_aa_blur_f32')
+        True
+    """
+    if "lib" not in _state:
+        with _lock:
+            if "lib" not in _state:
+                _state["lib"] = _try_load()
+    return _state["lib"]
+
+
+def _try_load() -> ctypes.CDLL | None:
+    if os.environ.get("TIMM_AA_NATIVE", "1") == "0":
+        return None
+    try:
+        return _load(build(_cache_dir()))
+    except (OSError, subprocess.SubprocessError) as e:
+        detail = getattr(e, "stderr", b"") or b""
+        log.warning("timm_aa: no CPU blur kernel (%s %s); using the PyTorch paths", e, detail.decode()[-500:])
+        return None
+
+
+def usable(x: torch.Tensor) -> bool:
+    """Whether the kernel can take ``x``: a CPU float32/float64 tensor, outside tracing, with the kernel built."""
+    return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not x.is_meta
+            and not torch.compiler.is_compiling() and kernel() is not None)
+
+
+@cached
+def gather_table(n: int, taps: Taps, stride: int, mode: str, adjoint: bool,
+                 dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (m, rows) int32 and weights (m, rows) of each row's non-zeros in an axis matrix (or its transpose).
+
+    Rows with fewer than ``m`` non-zeros repeat their first index with weight 0.
+
+    Example:
+        >>> idx, w = gather_table(4, (0.5, 0.5), 2, 'reflect', False, torch.float64)
+        >>> idx.tolist(), w.tolist()
+        ([[0, 2], [1, 3]], [[0.5, 0.5], [0.5, 0.5]])
+    """
+    rows = axis_entries(n, taps, stride, mode)
+    if adjoint:
+        rows = tuple(zip(*rows, strict=True))
+    entries = [[(j, v) for j, v in enumerate(row) if v != 0.0] or [(0, 0.0)] for row in rows]
+    m = max(len(e) for e in entries)
+    idx = [[e[a][0] if a < len(e) else e[0][0] for e in entries] for a in range(m)]
+    weight = [[e[a][1] if a < len(e) else 0.0 for e in entries] for a in range(m)]
+    return torch.tensor(idx, dtype=torch.int32), torch.tensor(weight, dtype=torch.float64).to(dtype)
+
+
+def _threads(work: int) -> int:
+    return 1 if work < 1 << 15 else torch.get_num_threads()
+
+
+def apply(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoint: bool = False,
+          size: tuple[int, int] | None = None) -> torch.Tensor:
+    """The blur pool of ``x`` (N, C, H, W), or with ``adjoint`` its transpose (output spatial ``size``).
+
+    Keeps channels_last input channels_last; anything else comes back NCHW-contiguous. Needs :func:`usable`.
+
+    Example:
+        >>> apply(torch.ones(1, 2, 5, 5), (0.5, 0.5), (2, 2), 'reflect').shape
+        torch.Size([1, 2, 3, 3])
+    """
+    lib = kernel()
+    if lib is None:
+        raise RuntimeError("the CPU blur kernel is not available (see timm_aa.layers.native)")
+    n, c, h, w = x.shape
+    rows_in, cols_in = size if adjoint else (h, w)
+    ri, rw = gather_table(rows_in, taps, stride[0], mode, adjoint, x.dtype)
+    ci, cw = gather_table(cols_in, taps, stride[1], mode, adjoint, x.dtype)
+    ho, wo = ri.shape[1], ci.shape[1]
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    if not channels_last:
+        x = x.contiguous()
+    y = torch.empty((n, c, ho, wo), dtype=x.dtype,
+                    memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    fn = lib.timm_aa_blur_f32 if x.dtype == torch.float32 else lib.timm_aa_blur_f64
+    status = fn(x.data_ptr(), y.data_ptr(), n, h, w, c, not channels_last, ho, wo, ri.data_ptr(), rw.data_ptr(),
+                ri.shape[0], ci.data_ptr(), cw.data_ptr(), ci.shape[0], _threads(y.numel() * len(taps)))
+    if status:
+        raise MemoryError("the CPU blur kernel ran out of memory")
+    return y
