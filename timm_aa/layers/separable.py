@@ -2,8 +2,11 @@
 
 ``pad, then depthwise conv`` (Zhang's, timm's and kornia's BlurPool) spends much of its time copying the
 input into a padded buffer. Here the padding is never materialised. Per channel the op is ``Y = Mh X Mw^T``
-with exact per-axis matrices (:mod:`.axis_plan`: taps, padding and subsampling folded together), and
-``M = zero_padded + delta`` where ``delta`` is non-zero on border rows only:
+with exact per-axis matrices (:mod:`.axis_plan`: taps, padding and subsampling folded together).
+
+- CPU, float32/float64, with a C compiler: :mod:`.native`, one pass over the input (forward and backward).
+
+Otherwise (CUDA, half precision, no compiler) ``M = zero_padded + delta``, ``delta`` non-zero on border rows:
 
 - default (channels_last, CUDA): one depthwise conv with zero padding computes ``Mz_h X Mz_w^T``; two small
   corrections add ``delta_h X Mw^T`` and ``Mz_h X delta_w^T`` on the border rows and columns.
