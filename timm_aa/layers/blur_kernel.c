@@ -16,12 +16,15 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #ifndef TILE
 #define TILE 16
 #endif
 
-int timm_aa_kernel_version(void) { return 2; }
+int timm_aa_kernel_version(void) { return 3; }
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
@@ -31,6 +34,64 @@ typedef struct { /* sizes and gather tables of one call */
     const void *rw, *cw;
     int64_t rm, cm;
 } dims_t;
+
+
+/* dst[j * ds + i] = src[i * ss + j] for i < rows, j < cols */
+#define DEFINE_TRANSPOSE(T, S)                                                                                \
+    static void transpose_block_##S(const T *src, int64_t ss, T *dst, int64_t ds, int64_t rows, int64_t cols) { \
+        for (int64_t i = 0; i < rows; ++i)                                                                    \
+            for (int64_t j = 0; j < cols; ++j) dst[j * ds + i] = src[i * ss + j];                             \
+    }
+DEFINE_TRANSPOSE(float, f32)
+DEFINE_TRANSPOSE(double, f64)
+
+static void transpose_f64(const double *src, int64_t ss, double *dst, int64_t ds, int64_t rows, int64_t cols) {
+    transpose_block_f64(src, ss, dst, ds, rows, cols);
+}
+
+#ifdef __AVX512F__
+/* 16 x 16 floats in registers: pairs of rows interleaved, then 4 x 4 blocks within 128-bit lanes, then lanes */
+static inline void transpose16_f32(const float *src, int64_t ss, float *dst, int64_t ds) {
+    __m512 r[16], t[16], u[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ss);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 4; ++g) { /* rows 4g..4g+3: u[4g + k] holds, per lane L, column 4L + k of those rows */
+        const __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+        const __m512d c = _mm512_castps_pd(t[4 * g + 2]), e = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, e));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, e));
+    }
+    for (int k = 0; k < 4; ++k) { /* gather lane L of u[k], u[4 + k], u[8 + k], u[12 + k] into column 4L + k */
+        const __m512 v0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x44), v1 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xEE);
+        const __m512 v2 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x44);
+        const __m512 v3 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xEE);
+        _mm512_storeu_ps(dst + (0 + k) * ds, _mm512_shuffle_f32x4(v0, v2, 0x88));
+        _mm512_storeu_ps(dst + (4 + k) * ds, _mm512_shuffle_f32x4(v0, v2, 0xDD));
+        _mm512_storeu_ps(dst + (8 + k) * ds, _mm512_shuffle_f32x4(v1, v3, 0x88));
+        _mm512_storeu_ps(dst + (12 + k) * ds, _mm512_shuffle_f32x4(v1, v3, 0xDD));
+    }
+}
+#endif
+
+static void transpose_f32(const float *src, int64_t ss, float *dst, int64_t ds, int64_t rows, int64_t cols) {
+#ifdef __AVX512F__
+    for (int64_t i = 0; i < rows; i += 16)
+        for (int64_t j = 0; j < cols; j += 16) {
+            const int64_t bi = MIN(16, rows - i), bj = MIN(16, cols - j);
+            if (bi == 16 && bj == 16)
+                transpose16_f32(src + i * ss + j, ss, dst + j * ds + i, ds);
+            else
+                transpose_block_f32(src + i * ss + j, ss, dst + j * ds + i, ds, bi, bj);
+        }
+#else
+    transpose_block_f32(src, ss, dst, ds, rows, cols);
+#endif
+}
 
 #define DEFINE_KERNEL(T, S)                                                                                   \
     /* out = sum_a f[a] * src[a][0:len], up to four sources per pass over out */                              \
@@ -76,6 +137,18 @@ typedef struct { /* sizes and gather tables of one call */
         }                                                                                                     \
     }                                                                                                         \
                                                                                                               \
+    static inline void columns_tile_##S(const T *buf, T *yr, int64_t wo, const int32_t *ci, const T *cw,     \
+                                        int64_t cm) {                                                         \
+        for (int64_t j = 0; j < wo; ++j) {                                                                    \
+            T acc[TILE] = {0};                                                                                \
+            for (int64_t b = 0; b < cm; ++b) {                                                                \
+                const T g = cw[b * wo + j], *s = buf + (int64_t)ci[b * wo + j] * TILE;                        \
+                for (int k = 0; k < TILE; ++k) acc[k] += g * s[k];                                            \
+            }                                                                                                 \
+            for (int k = 0; k < TILE; ++k) yr[j * TILE + k] = acc[k];                                         \
+        }                                                                                                     \
+    }                                                                                                         \
+                                                                                                              \
     /* the rm input rows of output row i, each `len` values at `stride` apart from `base` */                  \
     static void sources_##S(const T *base, int64_t stride, int64_t i, int64_t ho, const int32_t *ri,          \
                             const T *rw, int64_t rm, const T **src, T *f) {                                   \
@@ -90,7 +163,10 @@ typedef struct { /* sizes and gather tables of one call */
                                const T **src, T *f) {                                                         \
         sources_##S(xn, d->w * c, i, d->ho, d->ri, (const T *)d->rw, d->rm, src, f);                          \
         combine_##S(buf, src, f, d->rm, d->w * c);                                                            \
-        columns_##S(buf, yr, c, d->wo, d->ci, (const T *)d->cw, d->cm, src, f);                              \
+        if (c == TILE) /* one vector per pixel: accumulate in registers */                                   \
+            columns_tile_##S(buf, yr, d->wo, d->ci, (const T *)d->cw, d->cm);                                \
+        else                                                                                                  \
+            columns_##S(buf, yr, c, d->wo, d->ci, (const T *)d->cw, d->cm, src, f);                          \
     }                                                                                                         \
                                                                                                               \
     /* NCHW: `planes` (<= TILE) planes from xp into yp, through a (h, w, TILE) tile (one plane per lane)   \
@@ -98,19 +174,11 @@ typedef struct { /* sizes and gather tables of one call */
     static void tile_##S(const T *xp, T *yp, int64_t planes, const dims_t *d, T *buf, T *tile, T *out,      \
                          const T **src, T *f) {                                                               \
         const int64_t hw = d->h * d->w, howo = d->ho * d->wo;                                                 \
-        if (planes == TILE)                                                                                   \
-            for (int64_t e = 0; e < hw; ++e)                                                                  \
-                for (int64_t q = 0; q < TILE; ++q) tile[e * TILE + q] = xp[q * hw + e];                       \
-        else                                                                                                  \
-            for (int64_t e = 0; e < hw; ++e)                                                                  \
-                for (int64_t q = 0; q < TILE; ++q) tile[e * TILE + q] = q < planes ? xp[q * hw + e] : 0;      \
+        transpose_##S(xp, hw, tile, TILE, planes, hw);                                                        \
+        for (int64_t q = planes; q < TILE; ++q)                                                               \
+            for (int64_t e = 0; e < hw; ++e) tile[e * TILE + q] = 0;                                          \
         for (int64_t i = 0; i < d->ho; ++i) row_##S(tile, out + i * d->wo * TILE, i, TILE, d, buf, src, f);  \
-        if (planes == TILE)                                                                                   \
-            for (int64_t e = 0; e < howo; ++e)                                                                \
-                for (int64_t q = 0; q < TILE; ++q) yp[q * howo + e] = out[e * TILE + q];                      \
-        else                                                                                                  \
-            for (int64_t e = 0; e < howo; ++e)                                                                \
-                for (int64_t q = 0; q < planes; ++q) yp[q * howo + e] = out[e * TILE + q];                    \
+        transpose_##S(out, TILE, yp, howo, howo, planes);                                                     \
     }                                                                                                         \
                                                                                                               \
     int timm_aa_blur_##S(const T *x, T *y, int64_t n, int64_t h, int64_t w, int64_t c, int64_t nchw,          \

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("blur_kernel.c")
 FLAGS = ["-O3", "-march=native", "-fPIC", "-shared"]
 OPENMP = ["-fopenmp"]  # PyTorch's wheels ship libgomp.so.1: loaded after torch, the kernel shares its threads
-VERSION = 2  # timm_aa_kernel_version() of blur_kernel.c
+VERSION = 3  # timm_aa_kernel_version() of blur_kernel.c
 _lock = threading.Lock()
 _state: dict[str, ctypes.CDLL | None] = {}
 
