@@ -206,6 +206,8 @@ def test_bad_inputs():
         BlurPool2d(4)(torch.randn(1, 3, 8, 8))
     with pytest.raises(ValueError, match=r"4D .* got shape \[3, 8, 8\]"):
         BlurPool2d(3)(torch.randn(3, 8, 8))
+    with pytest.raises(ValueError, match=r"at least 1x1, got shape \[2, 3, 0, 8\]"):
+        BlurPool2d(3)(torch.randn(2, 3, 0, 8))
     with pytest.raises(TypeError, match="Conv2dSame"):
         BlurConv2d.from_conv(timm.layers.Conv2dSame(3, 4, 3, stride=2))
     with pytest.raises(ValueError, match="padding"):

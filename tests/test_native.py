@@ -106,3 +106,10 @@ def test_gather_table_rows():
     assert w.tolist() == [[0.5, 0.25, 0.25], [0.25, 0.5, 0.5], [0.0, 0.25, 0.0]]
     idx_t, w_t = native.gather_table(5, binomial_taps(3), 2, "zeros", True, torch.float32)
     assert idx_t.shape[1] == 5  # the transpose: one row per input position
+
+
+@needs_compiler
+def test_lazily_negated_input():
+    x = torch.randn(1, 2, 8, 8)
+    want = -native.apply(x, binomial_taps(2), (2, 2), "reflect")
+    torch.testing.assert_close(native.apply(torch._neg_view(x), binomial_taps(2), (2, 2), "reflect"), want)

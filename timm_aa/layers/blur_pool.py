@@ -76,6 +76,8 @@ class BlurPool2d(BlurFilterModule):
             raise ValueError(f"BlurPool2d expects a 4D (N, C, H, W) input, got shape {list(x.shape)}")
         if self.channels is not None and x.shape[1] != self.channels:
             raise ValueError(f"BlurPool2d was built for {self.channels} channels, got {x.shape[1]}")
+        if x.shape[2] == 0 or x.shape[3] == 0:
+            raise ValueError(f"BlurPool2d needs maps of at least 1x1, got shape {list(x.shape)}")
         if torch.jit.is_scripting():  # TorchScript cannot compile the fast path
             return reference_blur_pool2d(x, self.filt, self.stride, self.pad_mode)
         return self._fast(x)

@@ -170,6 +170,7 @@ def apply(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoi
     ri, rw = gather_table(rows_in, taps, stride[0], mode, adjoint, x.dtype)
     ci, cw = gather_table(cols_in, taps, stride[1], mode, adjoint, x.dtype)
     ho, wo = ri.shape[1], ci.shape[1]
+    x = x.resolve_neg()  # the kernel reads raw memory: materialise a lazily negated view
     channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     if not channels_last:
         x = x.contiguous()
