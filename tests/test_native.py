@@ -113,3 +113,19 @@ def test_lazily_negated_input():
     x = torch.randn(1, 2, 8, 8)
     want = -native.apply(x, binomial_taps(2), (2, 2), "reflect")
     torch.testing.assert_close(native.apply(torch._neg_view(x), binomial_taps(2), (2, 2), "reflect"), want)
+
+
+@needs_compiler
+def test_builds_without_openmp_or_march_native(monkeypatch, tmp_path):
+    """A compiler that rejects -fopenmp and -march=native still gets a (one-thread, portable) kernel."""
+    cc = tmp_path / "cc"
+    real = shutil.which("cc") or shutil.which("gcc")
+    cc.write_text(f'#!/bin/sh\nfor a in "$@"; do case "$a" in -fopenmp|-march=native) exit 1;; esac; done\n'
+                  f'exec {real} "$@"\n')
+    cc.chmod(0o755)
+    monkeypatch.setenv("CC", str(cc))
+    lib = native._load(native.build(tmp_path / "cache"))
+    monkeypatch.setattr(native, "kernel", lambda: lib)
+    x = torch.randn(2, 20, 33, 18)  # 40 planes: two full NCHW tiles and a rest, through the portable transposes
+    want = reference_blur_pool2d(x, binomial_filter2d(4), [2, 2], "reflect")
+    torch.testing.assert_close(native.apply(x, binomial_taps(4), (2, 2), "reflect"), want, rtol=0, atol=1e-6)

@@ -67,10 +67,7 @@ def build(directory: Path) -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
     os.close(fd)
     try:
-        try:
-            _compile(tmp, OPENMP)
-        except subprocess.CalledProcessError:  # a compiler without OpenMP: one thread
-            _compile(tmp, [])
+        _compile_first_that_works(tmp)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -78,9 +75,17 @@ def build(directory: Path) -> Path:
     return target
 
 
-def _compile(output: str, extra: list[str]) -> None:
-    subprocess.run([*_compiler(), *FLAGS, *extra, "-o", output, str(SOURCE)], check=True, capture_output=True,
-                   timeout=120)
+def _compile_first_that_works(output: str) -> None:
+    """With OpenMP; else one thread (a compiler without OpenMP); else also without ``-march=native``."""
+    attempts = [FLAGS + OPENMP, FLAGS, [f for f in FLAGS if f != "-march=native"]]
+    for i, flags in enumerate(attempts):
+        try:
+            subprocess.run([*_compiler(), *flags, "-o", output, str(SOURCE)], check=True, capture_output=True,
+                           timeout=120)
+            return
+        except subprocess.CalledProcessError:
+            if i == len(attempts) - 1:
+                raise
 
 
 def _load(path: Path) -> ctypes.CDLL:
