@@ -1,8 +1,9 @@
 """The CPU kernel: blur and subsample in one pass over the input (``blur_kernel.c``), for float32 and float64.
 
-Built on first use with the system's C compiler (``cc -O3 -march=native``, about a second) into
-``$TIMM_AA_CACHE`` (default ``~/.cache/timm_aa``) and loaded with ctypes; a build already there is reused.
-Without a compiler, or with ``TIMM_AA_NATIVE=0``, :func:`kernel` returns None and the PyTorch paths run.
+Built on first use with the system's C compiler (``cc -O3 -march=native -fopenmp``, retried without OpenMP,
+then without ``-march=native``; about a second) into ``$TIMM_AA_CACHE`` (default ``~/.cache/timm_aa``) and
+loaded with ctypes; a build already there is reused. Without a compiler (a logged warning), or with
+``TIMM_AA_NATIVE=0``, :func:`kernel` returns None and the PyTorch paths run.
 The kernel reads gather tables (:func:`gather_table`): the rows of each axis matrix, or of its transpose
 for the backward pass.
 """
