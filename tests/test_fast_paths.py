@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import shutil
 
 import pytest
 import torch
@@ -48,8 +49,10 @@ def path(request, monkeypatch):
     """Run a test on the CPU kernel, then on the PyTorch paths that run without it (no compiler, other dtypes)."""
     if request.param == "pytorch":
         monkeypatch.setattr(native, "kernel", lambda: None)
+    elif shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler on this machine: the CPU kernel cannot be built")
     else:
-        assert native.kernel() is not None, "the CPU kernel did not build (is a C compiler installed?)"
+        assert native.kernel() is not None, "the CPU kernel did not build with this machine's C compiler"
     return request.param
 
 
