@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import shutil
 
 import pytest
 import torch
@@ -49,7 +48,7 @@ def path(request, monkeypatch):
     """Run a test on the CPU kernel, then on the PyTorch paths that run without it (no compiler, other dtypes)."""
     if request.param == "pytorch":
         monkeypatch.setattr(native, "kernel", lambda: None)
-    elif shutil.which("cc") is None and shutil.which("gcc") is None:
+    elif native.compiler_path() is None:
         pytest.skip("no C compiler on this machine: the CPU kernel cannot be built")
     else:
         assert native.kernel() is not None, "the CPU kernel did not build with this machine's C compiler"
@@ -167,7 +166,7 @@ def test_bfloat16_close_to_float32():
 @pytest.mark.parametrize("module", ["timm_aa.layers.axis_plan", "timm_aa.layers.separable",
                                     "timm_aa.layers.max_blur_pool", "timm_aa.layers.blur_pool",
                                     "timm_aa.layers.filters", "timm_aa.layers.reference",
-                                    "timm_aa.layers.native"])
+                                    "timm_aa.layers.native", "timm_aa.layers.layout"])
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"torch": torch, "math": __import__("math")})
     assert result.failed == 0 and result.attempted > 0

@@ -6,15 +6,13 @@ Its numbers against pad-then-conv, forward and backward, are checked in test_fas
 from __future__ import annotations
 
 import logging
-import shutil
 
 import pytest
 import torch
 
 from timm_aa.layers import binomial_filter2d, binomial_taps, native, reference_blur_pool2d
 
-needs_compiler = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
-                                    reason="no C compiler on this machine")
+needs_compiler = pytest.mark.skipif(native.compiler_path() is None, reason="no C compiler on this machine")
 
 
 @needs_compiler
@@ -119,7 +117,7 @@ def test_lazily_negated_input():
 def test_builds_without_openmp_or_march_native(monkeypatch, tmp_path):
     """A compiler that rejects -fopenmp and -march=native still gets a (one-thread, portable) kernel."""
     cc = tmp_path / "cc"
-    real = shutil.which("cc") or shutil.which("gcc")
+    real = native.compiler_path()
     cc.write_text(f'#!/bin/sh\nfor a in "$@"; do case "$a" in -fopenmp|-march=native) exit 1;; esac; done\n'
                   f'exec {real} "$@"\n')
     cc.chmod(0o755)

@@ -16,6 +16,7 @@ import logging
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sysconfig
 import tempfile
@@ -25,6 +26,7 @@ from pathlib import Path
 import torch
 
 from .axis_plan import Taps, axis_entries, cached
+from .layout import memory_format_of
 
 log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("blur_kernel.c")
@@ -41,6 +43,16 @@ def _cache_dir() -> Path:
 
 def _compiler() -> list[str]:
     return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
+
+
+def compiler_path() -> str | None:
+    """Where the compiler the kernel is built with lives (``$CC``, else Python's, else ``cc``), or None.
+
+    Example:
+        >>> compiler_path() is None or os.path.isabs(compiler_path())
+        True
+    """
+    return shutil.which(_compiler()[0])
 
 
 def _cpu() -> str:
@@ -177,7 +189,7 @@ def apply(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoi
     ci, cw = gather_table(cols_in, taps, stride[1], mode, adjoint, x.dtype)
     ho, wo = ri.shape[1], ci.shape[1]
     x = x.resolve_neg()  # the kernel reads raw memory: materialise a lazily negated view
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    channels_last = memory_format_of(x) == torch.channels_last
     if not channels_last:
         x = x.contiguous()
     y = torch.empty((n, c, ho, wo), dtype=x.dtype,

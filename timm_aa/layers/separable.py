@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from . import native
 from .axis_plan import Taps, axis_matrix, axis_plan, depthwise_weight, interior
+from .layout import memory_format_of
 from .reference import reference_blur_pool2d
 from .rows_first import conv_input_grad, rows_then_columns, rows_then_columns_adjoint
 
@@ -46,11 +47,6 @@ def _grow(out: torch.Tensor, h_out: int, w_out: int) -> torch.Tensor:
     return F.pad(out, [0, dw, 0, dh]) if dh or dw else out
 
 
-def _layout(x: torch.Tensor) -> torch.memory_format:
-    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
-        else torch.contiguous_format
-
-
 def _forward(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str) -> torch.Tensor:
     """``Y = Mh X Mw^T`` per channel: the CPU kernel, else a fast zero-padded pass and border corrections."""
     if native.usable(x):
@@ -69,7 +65,7 @@ def _forward(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str) ->
             out.index_add_(3, pw.rows, along_rows(ph.zero_padded, strip))
     if ph.has_border:
         out.index_add_(2, ph.rows, along_rows(ph.block, x.index_select(2, ph.cols)) @ pw.exact.t())
-    return out.contiguous(memory_format=_layout(x))
+    return out.contiguous(memory_format=memory_format_of(x))
 
 
 def _backward(grad_out: torch.Tensor, shape: list[int], layout: torch.memory_format, rows_first: bool, taps: Taps,
@@ -106,7 +102,7 @@ def _blur_op(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: st
 def _blur_op_fake(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str) -> torch.Tensor:
     n, c, h, w = x.shape
     size = (n, c, (h + stride[0] - 1) // stride[0], (w + stride[1] - 1) // stride[1])
-    return torch.empty(size, dtype=x.dtype, device=x.device, memory_format=_layout(x))
+    return torch.empty(size, dtype=x.dtype, device=x.device, memory_format=memory_format_of(x))
 
 
 @torch.library.custom_op("timm_aa::separable_blur_pool2d_backward", mutates_args=())
@@ -125,7 +121,8 @@ def _blur_op_backward_fake(grad_out: torch.Tensor, shape: list[int], channels_la
 
 def _setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:
     x, taps, stride, pad_mode = inputs
-    ctx.args = (list(x.shape), _layout(x) == torch.channels_last, _rows_first(x, stride), taps, stride, pad_mode)
+    channels_last = memory_format_of(x) == torch.channels_last
+    ctx.args = (list(x.shape), channels_last, _rows_first(x, stride), taps, stride, pad_mode)
 
 
 def _blur_op_grad(ctx, grad_out: torch.Tensor):
@@ -171,7 +168,7 @@ def separable_blur_pool2d(x: torch.Tensor, taps: Taps, stride: tuple[int, int] |
     h, w = x.shape[-2:]
     top, bottom = interior(h, k, stride[0])
     left, right = interior(w, k, stride[1])
-    channels_last = _layout(x) == torch.channels_last
+    channels_last = memory_format_of(x) == torch.channels_last
     if _reference_is_faster(x, k, channels_last):
         return reference_blur_pool2d(x, depthwise_weight(taps, taps, 1, x.device, x.dtype)[0, 0], list(stride),
                                      pad_mode)
