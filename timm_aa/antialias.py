@@ -66,11 +66,13 @@ def find_downsampling(model: nn.Module) -> list[_Site]:
     return sites
 
 
-def _convert_pool(pool: nn.Module, down: Downsampling, channels: int | None) -> nn.Module:
+def _convert_pool(pool: nn.Module, down: Downsampling, channels: int | None, max_kernel: int | None) -> nn.Module:
     stride = pool.stride if pool.stride is not None else pool.kernel_size
     if isinstance(pool, nn.MaxPool2d):
         if pool.dilation not in (1, (1, 1)):
             raise ValueError(f"cannot anti-alias a dilated MaxPool2d ({pool})")
+        if max_kernel is not None:
+            return down.make_max(channels, max_kernel, stride, 0)
         return down.make_max(channels, pool.kernel_size, stride, pool.padding)
     if pool.kernel_size == stride and pool.padding in (0, (0, 0)):
         return down.make(channels, stride)
@@ -151,6 +153,7 @@ def antialias(
     pad_mode: str = "reflect",
     stem: bool = False,
     method: str = "blur",
+    stem_max_pool: int | None = None,
 ) -> nn.Module:
     """Anti-alias every downsampling step of a CNN in place and return it (see the module docstring).
 
@@ -163,6 +166,8 @@ def antialias(
         method: 'blur' (BlurPool), 'aps' (adaptive polyphase sampling) or 'lps' (learnable polyphase
             sampling; adds small scorers, initialised to choose as APS does). In residual blocks the
             shortcut reuses the main branch's phase choice.
+        stem_max_pool: kernel size for the dense max-pool that replaces the first ``MaxPool2d`` (the stem's),
+            without padding; ``None`` keeps the model's. Zhang's ResNets use 2 (timm's stem pools 3x3, padding 1).
 
     Example:
         >>> import timm, timm_aa
@@ -189,12 +194,14 @@ def antialias(
     if pad_mode == "circular":
         _circular_padding(model)
     converted, channels = [], _conv_channels(model)
+    stem_pool = next((s for s in sites if isinstance(s.module, nn.MaxPool2d)), None)
     for site in sites:
         if isinstance(site.module, nn.Conv2d):
             converted.append((site, _convert_conv(site, sites, down)))
         else:
             # only LPS needs a pool's channels (its scorer); the conv before it gives them in stems
-            new = _convert_pool(site.module, down, channels.get(site.name) if method == "lps" else None)
+            new = _convert_pool(site.module, down, channels.get(site.name) if method == "lps" else None,
+                                stem_max_pool if site is stem_pool else None)
             setattr(site.parent, site.attr, new)
             converted.append((site, new))
     if method != "blur":

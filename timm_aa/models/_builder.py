@@ -17,7 +17,6 @@ from timm.models._builder import resolve_pretrained_cfg
 from torch import nn
 
 from ..antialias import antialias
-from ..layers import MaxBlurPool2d
 from ..weights.pretrained import parse_zhang_tag
 
 PAPER_ID = "arXiv:1904.11486"
@@ -56,13 +55,6 @@ def base_cfg(base: str, **kwargs: Any) -> dict[str, Any]:
     cfg.update(url="", paper_ids=PAPER_ID)
     cfg.update(kwargs)
     return cfg
-
-
-def _zhang_stem(model: nn.Module) -> None:
-    """Zhang's ResNet stem pools with MaxPool(2, stride 1) + BlurPool, not timm's MaxPool(3, padding 1)."""
-    for name, module in model.named_modules():
-        if isinstance(module, MaxBlurPool2d) and name.rsplit(".", 1)[-1] == "maxpool":
-            module.kernel_size, module.padding = [2, 2], [0, 0]
 
 
 def resolve_aa_cfg(variant: str, kwargs: dict[str, Any], pretrained: bool = False) -> tuple[PretrainedCfg, int]:
@@ -111,9 +103,8 @@ def create_aa_model(
     if late_load and kwargs.get("features_only"):
         raise ValueError(f"{variant}: pretrained LPS weights cannot load into a features_only model")
     model = timm.models.model_entrypoint(base)(pretrained=pretrained and not late_load, pretrained_cfg=cfg, **kwargs)
-    antialias(model, filt_size=filt_size, pad_mode=pad_mode, stem=stem, method=method)
-    if zhang_stem:
-        _zhang_stem(model)
+    antialias(model, filt_size=filt_size, pad_mode=pad_mode, stem=stem, method=method,
+              stem_max_pool=2 if zhang_stem else None)
     model.aa_args = dict(filt_size=filt_size, pad_mode=pad_mode)
     if method != "blur":
         model.aa_args.update(method=method, stem=stem)
