@@ -10,7 +10,11 @@ import logging
 import pytest
 import torch
 
-from timm_aa.layers import binomial_filter2d, binomial_taps, native, reference_blur_pool2d
+from timm_aa.layers import binomial_filter2d
+from timm_aa.layers._backends import native
+from timm_aa.layers._backends.reference import conv_blur_pool as reference_blur_pool2d
+from timm_aa.layers._backends.tables import gather_table
+from timm_aa.layers.filters import binomial_taps
 
 needs_compiler = pytest.mark.skipif(native.compiler_path() is None, reason="no C compiler on this machine")
 
@@ -55,7 +59,7 @@ def test_a_broken_build_is_not_loaded(monkeypatch, tmp_path):
 def test_apply_without_the_kernel_says_so(monkeypatch):
     monkeypatch.setattr(native, "kernel", lambda: None)
     with pytest.raises(RuntimeError, match="not available"):
-        native.apply(torch.zeros(1, 1, 4, 4), (0.5, 0.5), (2, 2), "reflect")
+        native.blur(torch.zeros(1, 1, 4, 4), (0.5, 0.5), (2, 2), "reflect")
 
 
 @needs_compiler
@@ -66,9 +70,9 @@ def test_same_bits_on_one_thread_and_many(monkeypatch, fmt):
         x = x.contiguous(memory_format=torch.channels_last)
     taps = binomial_taps(4)
     monkeypatch.setattr(native, "_threads", lambda work: 1)
-    one = native.apply(x, taps, (2, 2), "reflect")
+    one = native.blur(x, taps, (2, 2), "reflect")
     monkeypatch.setattr(native, "_threads", lambda work: 3)
-    torch.testing.assert_close(native.apply(x, taps, (2, 2), "reflect"), one, rtol=0, atol=0)
+    torch.testing.assert_close(native.blur(x, taps, (2, 2), "reflect"), one, rtol=0, atol=0)
 
 
 @needs_compiler
@@ -77,7 +81,7 @@ def test_nchw_tiles_of_sixteen_planes_and_a_rest(planes):
     x = torch.randn(*planes, 19, 14, dtype=torch.float64)
     taps = binomial_taps(5)
     want = reference_blur_pool2d(x, binomial_filter2d(5, torch.float64), [2, 3], "replicate")
-    torch.testing.assert_close(native.apply(x, taps, (2, 3), "replicate"), want, rtol=0, atol=1e-12)
+    torch.testing.assert_close(native.blur(x, taps, (2, 3), "replicate"), want, rtol=0, atol=1e-12)
 
 
 @needs_compiler
@@ -89,28 +93,28 @@ def test_adjoint_is_the_transpose(mode, fmt):
     if fmt == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
     taps = binomial_taps(4)
-    y = native.apply(x, taps, (2, 2), mode)
+    y = native.blur(x, taps, (2, 2), mode)
     g = torch.randn_like(y)
-    back = native.apply(g, taps, (2, 2), mode, adjoint=True, size=(23, 18))
+    back = native.blur(g, taps, (2, 2), mode, adjoint=True, size=(23, 18))
     assert back.shape == x.shape and back.stride() == x.stride()
     torch.testing.assert_close((y * g).sum(), (x * back).sum(), rtol=1e-12, atol=0)
 
 
 def test_gather_table_rows():
-    idx, w = native.gather_table(5, binomial_taps(3), 2, "zeros", False, torch.float32)
+    idx, w = gather_table(5, binomial_taps(3), 2, "zeros", False, torch.float32)
     # columns: outputs 0..2; a = 0..2: their non-zeros. Outputs 0 and 2 lost a tap to zero padding, so their
     # third entry repeats their first index with weight 0
     assert idx.tolist() == [[0, 1, 3], [1, 2, 4], [0, 3, 3]]
     assert w.tolist() == [[0.5, 0.25, 0.25], [0.25, 0.5, 0.5], [0.0, 0.25, 0.0]]
-    idx_t, w_t = native.gather_table(5, binomial_taps(3), 2, "zeros", True, torch.float32)
+    idx_t, w_t = gather_table(5, binomial_taps(3), 2, "zeros", True, torch.float32)
     assert idx_t.shape[1] == 5  # the transpose: one row per input position
 
 
 @needs_compiler
 def test_lazily_negated_input():
     x = torch.randn(1, 2, 8, 8)
-    want = -native.apply(x, binomial_taps(2), (2, 2), "reflect")
-    torch.testing.assert_close(native.apply(torch._neg_view(x), binomial_taps(2), (2, 2), "reflect"), want)
+    want = -native.blur(x, binomial_taps(2), (2, 2), "reflect")
+    torch.testing.assert_close(native.blur(torch._neg_view(x), binomial_taps(2), (2, 2), "reflect"), want)
 
 
 @needs_compiler
@@ -126,4 +130,4 @@ def test_builds_without_openmp_or_march_native(monkeypatch, tmp_path):
     monkeypatch.setattr(native, "kernel", lambda: lib)
     x = torch.randn(2, 20, 33, 18)  # 40 planes: two full NCHW tiles and a rest, through the portable transposes
     want = reference_blur_pool2d(x, binomial_filter2d(4), [2, 2], "reflect")
-    torch.testing.assert_close(native.apply(x, binomial_taps(4), (2, 2), "reflect"), want, rtol=0, atol=1e-6)
+    torch.testing.assert_close(native.blur(x, binomial_taps(4), (2, 2), "reflect"), want, rtol=0, atol=1e-6)

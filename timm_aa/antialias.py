@@ -17,15 +17,17 @@ The stem convolution (the first strided op, when it is a convolution) stays stri
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
 
-from .downsamplers import Downsampling, polyphase_of
-from .layers import BlurConv2d, BlurPool2d, MaxBlurPool2d
-from .layers.polyphase import _PolyphasePool
+from .downsamplers import Downsampling, polyphase_of, resolve_aa_layer
+from .errors import TimmAAError
+from .layers import BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d
 
-_AA_LAYERS = (BlurPool2d, MaxBlurPool2d, BlurConv2d, _PolyphasePool)
+_AA_LAYERS = (BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d)
 
 
 @dataclass
@@ -70,7 +72,7 @@ def _convert_pool(pool: nn.Module, down: Downsampling, channels: int | None, max
     stride = pool.stride if pool.stride is not None else pool.kernel_size
     if isinstance(pool, nn.MaxPool2d):
         if pool.dilation not in (1, (1, 1)):
-            raise ValueError(f"cannot anti-alias a dilated MaxPool2d ({pool})")
+            raise TimmAAError(f"cannot anti-alias a dilated MaxPool2d ({pool})")
         if max_kernel is not None:
             return down.make_max(channels, max_kernel, stride, 0)
         return down.make_max(channels, pool.kernel_size, stride, pool.padding)
@@ -99,21 +101,21 @@ def _is_pointwise(conv: nn.Conv2d) -> bool:
 def _convert_conv(site: _Site, sites: list[_Site], down: Downsampling) -> nn.Module:
     """Convert one strided conv; return the module that now subsamples (for linking shortcuts)."""
     conv = site.module
-    device = conv.weight.device
+    place = dict(device=conv.weight.device, dtype=conv.weight.dtype)
     if type(conv) is nn.Conv2d and _is_pointwise(conv):
-        new = BlurConv2d.from_conv(conv, blur_first=True, pool=down.make_follower(conv.stride).to(device))
+        new = BlurConv2d.from_conv(conv, blur_first=True, pool=down.make_follower(conv.stride).to(**place))
         setattr(site.parent, site.attr, new)
         return new.blur
     if _aa_slot(site, sites):
-        site.parent.aa = down.make(conv.out_channels, conv.stride).to(device)
+        site.parent.aa = down.make(conv.out_channels, conv.stride).to(**place)
         conv.stride = (1, 1)
         return site.parent.aa
     if type(conv) is nn.Conv2d:
-        new = BlurConv2d.from_conv(conv, blur_first=False, pool=down.make(conv.out_channels, conv.stride).to(device))
+        new = BlurConv2d.from_conv(conv, blur_first=False, pool=down.make(conv.out_channels, conv.stride).to(**place))
         setattr(site.parent, site.attr, new)
         return new.blur
     # a conv subclass with its own forward (e.g. timm's Conv2dSame, StdConv2d): subsample its output
-    conv.aa_blur = down.make(conv.out_channels, conv.stride).to(device)
+    conv.aa_blur = down.make(conv.out_channels, conv.stride).to(**place)
     conv.stride = (1, 1)
     conv.register_forward_hook(_post_blur_hook)
     return conv.aa_blur
@@ -128,13 +130,13 @@ def _link_shortcuts(converted: list[tuple[_Site, nn.Module]]) -> None:
         if follower is None or not (isinstance(site.module, nn.Conv2d) and _is_pointwise(site.module)):
             continue
         prefix = site.name
-        while prefix and follower._follow is None:
+        while prefix and follower.followed is None:
             prefix = prefix.rpartition(".")[0]
             candidates = [pool for name, pool in mains if pool is not None and name.startswith(prefix + ".")]
             if candidates:
                 follower.follow(candidates[-1])
-        if follower._follow is None:
-            raise ValueError(f"no main-branch polyphase pool found for the shortcut {site.name!r}")
+        if follower.followed is None:
+            raise TimmAAError(f"no main-branch polyphase pool found for the shortcut {site.name!r}")
 
 
 def _circular_padding(model: nn.Module) -> None:
@@ -149,35 +151,48 @@ def _has_attention(model: nn.Module) -> bool:
 
 def antialias(
     model: nn.Module,
+    aa_layer: str | type | Callable[..., nn.Module] = "blur",
+    *,
     filt_size: int = 4,
     pad_mode: str = "reflect",
     stem: bool = False,
-    method: str = "blur",
     stem_max_pool: int | None = None,
+    method: str | None = None,
 ) -> nn.Module:
     """Anti-alias every downsampling step of a CNN in place and return it (see the module docstring).
 
     Args:
         model: a timm (or any torch) CNN; modified in place.
-        filt_size: binomial filter size, 1..7 (1 means no blur).
-        pad_mode: 'reflect', 'replicate', 'zeros' or 'circular'. 'circular' also makes every conv and
-            pool of the model pad circularly, which exact circular-shift invariance needs.
+        aa_layer: what subsamples, the timm way: a name (``'blur'`` / ``'blurpool'``, ``'blurpc'`` for zero
+            padding, ``'aps'`` adaptive polyphase sampling, ``'lps'`` learnable polyphase sampling, which adds
+            small scorers initialised to choose as APS does), a layer class, or a ``functools.partial`` of one
+            (called as ``aa_layer(channels=C, stride=S)``, as timm's ``aa_layer``). In residual blocks a
+            polyphase shortcut reuses the main branch's phase choice.
+        filt_size: binomial filter size, 1..7 (1 means no blur), for named layers.
+        pad_mode: 'reflect', 'replicate', 'zeros' or 'circular', for named layers. 'circular' also makes every
+            conv and pool of the model pad circularly, which exact circular-shift invariance needs.
         stem: also convert the stem convolution (exact invariance needs it).
-        method: 'blur' (BlurPool), 'aps' (adaptive polyphase sampling) or 'lps' (learnable polyphase
-            sampling; adds small scorers, initialised to choose as APS does). In residual blocks the
-            shortcut reuses the main branch's phase choice.
         stem_max_pool: kernel size for the dense max-pool that replaces the first ``MaxPool2d`` (the stem's),
             without padding; ``None`` keeps the model's. Zhang's ResNets use 2 (timm's stem pools 3x3, padding 1).
+        method: deprecated spelling of ``aa_layer``'s names.
+
+    New layers are created on the device and in the dtype of the model's parameters (the meta device included).
 
     Example:
         >>> import timm, timm_aa
         >>> base = timm.create_model('resnet50')
-        >>> model = timm_aa.antialias(timm.create_model('resnet50'))
+        >>> model = timm_aa.antialias(timm.create_model('resnet50'), 'blur', filt_size=3)
         >>> _ = model.load_state_dict(base.state_dict(), strict=True)
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"antialias() takes a torch.nn.Module, got {type(model).__name__}")
-    down = Downsampling(method, filt_size, pad_mode)
+    if method is not None or isinstance(aa_layer, int):
+        warnings.warn("antialias(model, filt_size) positionally and method= are deprecated and will be removed in "
+                      "timm-aa 0.3; use antialias(model, aa_layer, filt_size=...)", DeprecationWarning, stacklevel=2)
+        if isinstance(aa_layer, int):
+            aa_layer, filt_size = "blur", aa_layer
+        aa_layer = method or aa_layer
+    down = resolve_aa_layer(aa_layer, filt_size, pad_mode)
     sites = find_downsampling(model)
     if sites and not stem and isinstance(sites[0].module, nn.Conv2d):
         sites = sites[1:]
@@ -186,27 +201,35 @@ def antialias(
             return model  # already converted
         kind = type(model).__name__
         if _has_attention(model):
-            raise ValueError(
+            raise TimmAAError(
                 f"cannot anti-alias {kind}: it has attention layers and no strided convolution or pooling "
                 "after its stem/patch embedding; antialias() converts CNNs, not vision transformers"
             )
-        raise ValueError(f"cannot anti-alias {kind}: it has no strided convolution or pooling to convert")
-    if pad_mode == "circular":
+        raise TimmAAError(f"cannot anti-alias {kind}: it has no strided convolution or pooling to convert")
+    if down.pad_mode == "circular":
         _circular_padding(model)
-    converted, channels = [], _conv_channels(model)
+    converted, channels, place = [], _conv_channels(model), _placement(model)
     stem_pool = next((s for s in sites if isinstance(s.module, nn.MaxPool2d)), None)
     for site in sites:
         if isinstance(site.module, nn.Conv2d):
             converted.append((site, _convert_conv(site, sites, down)))
         else:
             # only LPS needs a pool's channels (its scorer); the conv before it gives them in stems
-            new = _convert_pool(site.module, down, channels.get(site.name) if method == "lps" else None,
-                                stem_max_pool if site is stem_pool else None)
+            new = _convert_pool(site.module, down, channels.get(site.name) if down.method == "lps" else None,
+                                stem_max_pool if site is stem_pool else None).to(**place)
             setattr(site.parent, site.attr, new)
             converted.append((site, new))
-    if method != "blur":
+    if down.method in ("aps", "lps"):
         _link_shortcuts(converted)
     return model
+
+
+def _placement(model: nn.Module) -> dict[str, object]:
+    """The device and floating dtype of the model's first floating parameter or buffer (for new layers)."""
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.is_floating_point():
+            return dict(device=t.device, dtype=t.dtype)
+    return {}
 
 
 def _conv_channels(model: nn.Module) -> dict[str, int]:

@@ -1,28 +1,40 @@
-"""What ``antialias()`` puts where a network subsamples: a BlurPool (``method='blur'``), or a polyphase
-pool (``'aps'``, ``'lps'``), optionally after a stride-1 blur."""
+"""What ``antialias()`` puts where a network subsamples, from an ``aa_layer`` given the timm way: a name, a class
+or a ``functools.partial`` (as timm's ``aa_layer=``).
+
+Names: ``'blur'`` / ``'blurpool'`` (:class:`~timm_aa.layers.BlurPool2d`), ``'blurpc'`` (BlurPool with zero
+padding, timm's name), ``'aps'`` and ``'lps'`` (polyphase pools, optionally after a stride-1 blur). A class or
+partial is called as timm calls its ``aa_layer``: ``aa_layer(channels=C, stride=S)`` (or ``aa_layer(S)`` if it
+takes no channels); our own layers are recognised, so a ``partial(BlurPool2d, filt_size=3)`` fuses into
+MaxBlurPool where max-pools are replaced.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
 
-from .layers import BlurPool2d, MaxBlurPool2d, check_filt_size, check_pad_mode
-from .layers.polyphase import APSPool2d, LPSPool2d, _PolyphasePool
+from .errors import TimmAAError
+from .layers import APSPool2d, BlurPool2d, LPSPool2d, MaxBlurPool2d, PolyphasePool2d
+from .layers.filters import check_filt_size
+from .layers.helpers import check_pad_mode
 
 METHODS = ("blur", "aps", "lps")
+_NAMES = {"blur": "blur", "blurpool": "blur", "blurpc": "blur", "aps": "aps", "lps": "lps"}
 
 
 def _square_stride(stride) -> int:
     pair = (stride, stride) if isinstance(stride, int) else tuple(stride)
     if pair[0] != pair[1]:
-        raise ValueError(f"polyphase sampling needs the same stride on both axes, got {pair}")
+        raise TimmAAError(f"polyphase sampling needs the same stride on both axes, got {pair}")
     return int(pair[0])
 
 
 @dataclass(frozen=True)
 class Downsampling:
-    """Method and settings of one conversion.
+    """How one conversion subsamples: ``method`` ('blur', 'aps', 'lps', or 'custom' with ``factory``).
 
     Example:
         >>> Downsampling('aps', filt_size=1).make(64, 2)
@@ -32,15 +44,24 @@ class Downsampling:
     method: str = "blur"
     filt_size: int = 4
     pad_mode: str = "reflect"
+    factory: Callable[..., nn.Module] | None = None
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.method not in METHODS + ("custom",):
+            raise TimmAAError(f"method must be one of {METHODS}, got {self.method!r}")
         check_filt_size(self.filt_size)
-        check_pad_mode(self.pad_mode)
+        object.__setattr__(self, "pad_mode", check_pad_mode(self.pad_mode))
+
+    def _custom(self, channels: int | None, stride) -> nn.Module:
+        try:
+            return self.factory(channels=channels, stride=stride)
+        except TypeError:
+            return self.factory(stride)
 
     def make(self, channels: int | None, stride) -> nn.Module:
         """The module that subsamples by ``stride`` a map of ``channels`` channels."""
+        if self.method == "custom":
+            return self._custom(channels, stride)
         if self.method == "blur":
             return BlurPool2d(channels, filt_size=self.filt_size, stride=stride, pad_mode=self.pad_mode)
         s = _square_stride(stride)
@@ -48,30 +69,69 @@ class Downsampling:
             pool: nn.Module = APSPool2d(s)
         else:
             if channels is None:
-                raise ValueError("LPS needs the channel count of every map it subsamples")
+                raise TimmAAError("LPS needs the channel count of every map it subsamples")
             pool = LPSPool2d(channels, s)
-        if self.filt_size == 1:
-            return pool
-        return nn.Sequential(BlurPool2d(channels, filt_size=self.filt_size, stride=1, pad_mode=self.pad_mode), pool)
+        return pool if self.filt_size == 1 else nn.Sequential(self._pre_blur(channels), pool)
+
+    def _pre_blur(self, channels: int | None) -> BlurPool2d:
+        return BlurPool2d(channels, filt_size=self.filt_size, stride=1, pad_mode=self.pad_mode)
 
     def make_follower(self, stride) -> nn.Module:
-        """A subsampler for a shortcut; polyphase ones are linked to their main branch by :func:`link`."""
-        if self.method == "blur":
+        """A subsampler for a shortcut; polyphase ones are linked to their main branch by ``antialias``."""
+        if self.method in ("blur", "custom"):
             return self.make(None, stride)
         pool = APSPool2d(_square_stride(stride))
-        if self.filt_size == 1:
-            return pool
-        return nn.Sequential(BlurPool2d(None, filt_size=self.filt_size, stride=1, pad_mode=self.pad_mode), pool)
+        return pool if self.filt_size == 1 else nn.Sequential(self._pre_blur(None), pool)
 
     def make_max(self, channels: int | None, kernel_size, stride, padding) -> nn.Module:
         """Replacement of ``MaxPool2d(kernel_size, stride, padding)``: dense max-pool, then subsampling."""
         if self.method == "blur":
-            return MaxBlurPool2d(None, kernel_size, stride, padding, filt_size=self.filt_size, pad_mode=self.pad_mode)
-        dense = MaxBlurPool2d(None, kernel_size, 1, padding, filt_size=1, pad_mode=self.pad_mode)
+            return MaxBlurPool2d(kernel_size, stride, padding, filt_size=self.filt_size, pad_mode=self.pad_mode)
+        if self.method == "custom":
+            return nn.Sequential(nn.MaxPool2d(kernel_size, 1, padding), self._custom(channels, stride))
+        dense = MaxBlurPool2d(kernel_size, 1, padding, filt_size=1, pad_mode=self.pad_mode)
         return nn.Sequential(dense, self.make(channels, stride))
 
 
-def polyphase_of(module: nn.Module) -> _PolyphasePool | None:
-    """The polyphase pool inside a downsampler, if any."""
-    found = [m for m in module.modules() if isinstance(m, _PolyphasePool)]
+def resolve_aa_layer(aa_layer: str | type | Callable[..., nn.Module], filt_size: int = 4,
+                     pad_mode: str = "reflect") -> Downsampling:
+    """The :class:`Downsampling` an ``aa_layer`` (name, class or partial) stands for.
+
+    ``filt_size`` and ``pad_mode`` apply to names; a class or partial carries its own settings.
+
+    Example:
+        >>> import functools
+        >>> resolve_aa_layer(functools.partial(BlurPool2d, filt_size=3)).filt_size
+        3
+        >>> resolve_aa_layer('blurpc').pad_mode
+        'zeros'
+    """
+    if isinstance(aa_layer, str):
+        key = aa_layer.lower().replace("_", "").replace("-", "")
+        if key not in _NAMES:
+            raise TimmAAError(f"unknown aa_layer {aa_layer!r}; use one of {sorted(_NAMES)}, a layer class or a "
+                              "functools.partial of one")
+        return Downsampling(_NAMES[key], filt_size, "zeros" if key == "blurpc" else pad_mode)
+    if not callable(aa_layer):
+        raise TypeError(f"aa_layer must be a name, a class or a partial, got {type(aa_layer).__name__}")
+    target = aa_layer.func if isinstance(aa_layer, functools.partial) else aa_layer
+    if isinstance(target, type) and issubclass(target, (BlurPool2d, PolyphasePool2d)):
+        try:
+            probe = aa_layer(channels=8, stride=2)
+        except TypeError:
+            probe = aa_layer(stride=2)
+        if isinstance(probe, BlurPool2d):
+            return Downsampling("blur", probe.filt_size, probe.pad_mode)
+        return Downsampling("lps" if isinstance(probe, LPSPool2d) else "aps", 1, pad_mode)
+    return Downsampling("custom", filt_size, pad_mode, aa_layer)
+
+
+def polyphase_of(module: nn.Module) -> PolyphasePool2d | None:
+    """The polyphase pool inside a downsampler, if any.
+
+    Example:
+        >>> polyphase_of(nn.Sequential(BlurPool2d(stride=1), APSPool2d()))
+        APSPool2d(stride=2, follows_other=False)
+    """
+    found = [m for m in module.modules() if isinstance(m, PolyphasePool2d)]
     return found[-1] if found else None

@@ -1,29 +1,69 @@
-"""Anti-aliasing layers: each a functional and a module."""
+"""Anti-aliasing layers, each a module and its functional twin with the same arguments and defaults.
+
+- :class:`BlurPool2d` / :func:`blur_pool2d`: binomial blur, then subsample (Zhang's BlurPool, his numbers);
+- :class:`MaxBlurPool2d` / :func:`max_blur_pool2d`: max-pool at stride 1, then BlurPool;
+- :class:`BlurConv2d`: a strided conv whose subsampling is a BlurPool (``nn.Conv2d``'s parameter names);
+- :class:`APSPool2d` / :func:`aps_pool2d`, :class:`LPSPool2d`: adaptive and learnable polyphase sampling;
+- :func:`binomial_filter1d`, :func:`binomial_filter2d`: the filters.
+
+BlurPool and MaxBlurPool run on the fastest backend for their input: one-pass Triton kernels on CUDA, a C kernel
+on CPU float32/float64, and pad-then-conv (the reference every backend is tested against) elsewhere and when a
+graph is exported; ``TIMM_AA_BACKEND=reference|native|triton`` forces one.
+
+Example:
+    >>> from timm_aa.layers import BlurPool2d, blur_pool2d
+    >>> x = torch.randn(1, 8, 9, 9)
+    >>> torch.equal(BlurPool2d(8, filt_size=3)(x), blur_pool2d(x, filt_size=3))
+    True
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
 
 from .blur_conv import BlurConv2d
 from .blur_pool import BlurPool2d, blur_pool2d
-from .filters import MAX_FILT_SIZE, binomial_filter1d, binomial_filter2d, binomial_taps, check_filt_size
-from .max_blur_pool import MaxBlurPool2d, dense_max_pool2d, max_blur_pool2d
-from .padding import PAD_MODES, blur_pads, check_pad_mode, pad2d
-from .reference import reference_blur_pool2d
-from .separable import separable_blur_pool2d
+from .filters import binomial_filter1d, binomial_filter2d
+from .max_blur_pool import MaxBlurPool2d, max_blur_pool2d
+from .polyphase import APSPool2d, LPSPool2d, PolyphasePool2d, aps_pool2d
 
 __all__ = [
+    "APSPool2d",
     "BlurConv2d",
     "BlurPool2d",
-    "MAX_FILT_SIZE",
+    "LPSPool2d",
     "MaxBlurPool2d",
-    "PAD_MODES",
+    "PolyphasePool2d",
+    "aps_pool2d",
     "binomial_filter1d",
     "binomial_filter2d",
-    "binomial_taps",
-    "blur_pads",
     "blur_pool2d",
-    "check_filt_size",
-    "check_pad_mode",
-    "dense_max_pool2d",
     "max_blur_pool2d",
-    "pad2d",
-    "reference_blur_pool2d",
-    "separable_blur_pool2d",
 ]
+
+# names of 0.1 that moved or became internal: importable for one more release, with a DeprecationWarning
+_DEPRECATED = {
+    "MAX_FILT_SIZE": ("timm_aa.layers.filters", "MAX_FILT_SIZE"),
+    "PAD_MODES": ("timm_aa.layers.helpers", "PAD_MODES"),
+    "binomial_taps": ("timm_aa.layers.filters", "binomial_taps"),
+    "check_filt_size": ("timm_aa.layers.filters", "check_filt_size"),
+    "check_pad_mode": ("timm_aa.layers.helpers", "check_pad_mode"),
+    "pad2d": ("timm_aa.layers._backends.reference", "pad2d"),
+    "blur_pads": ("timm_aa.layers._backends.reference", "blur_pads"),
+    "reference_blur_pool2d": ("timm_aa.layers._backends.reference", "conv_blur_pool"),
+    "dense_max_pool2d": ("timm_aa.layers._backends.shifted_max", "shifted_max_pool"),
+    "separable_blur_pool2d": ("timm_aa.layers._backends.ops", "blur_pool"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        import importlib
+
+        module, attr = _DEPRECATED[name]
+        warnings.warn(f"timm_aa.layers.{name} is deprecated and will be removed in timm-aa 0.3; it is internal now "
+                      "(use the layers and their functional twins in timm_aa.layers.__all__)", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

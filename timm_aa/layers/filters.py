@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from ..errors import TimmAAError
+
 MAX_FILT_SIZE = 7
 
 
@@ -20,7 +22,7 @@ def check_filt_size(filt_size: int) -> int:
     if isinstance(filt_size, bool) or not isinstance(filt_size, int):
         raise TypeError(f"filt_size must be an int in 1..{MAX_FILT_SIZE}, got {filt_size!r}")
     if not 1 <= filt_size <= MAX_FILT_SIZE:
-        raise ValueError(f"filt_size must be in 1..{MAX_FILT_SIZE}, got {filt_size}")
+        raise TimmAAError(f"filt_size must be in 1..{MAX_FILT_SIZE}, got {filt_size}")
     return filt_size
 
 
@@ -35,25 +37,32 @@ def binomial_taps(filt_size: int) -> tuple[float, ...]:
     return tuple(math.comb(n, i) / 2**n for i in range(n + 1))
 
 
-def binomial_filter1d(filt_size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def binomial_filter1d(filt_size: int, dtype: torch.dtype | None = None,
+                      device: torch.device | str | None = None) -> torch.Tensor:
     """Normalised 1D binomial filter: row ``filt_size - 1`` of Pascal's triangle over its sum.
+
+    Every tap is a dyadic fraction, exact in every floating dtype (bfloat16 included). ``dtype`` defaults to
+    torch's default dtype, ``device`` to the current default device (``with torch.device(...)`` included).
 
     Example:
         >>> binomial_filter1d(4)
         tensor([0.1250, 0.3750, 0.3750, 0.1250])
     """
-    return torch.tensor(binomial_taps(filt_size), dtype=torch.float64).to(dtype)
+    taps = torch.tensor(binomial_taps(filt_size), dtype=torch.float64, device="cpu")
+    return taps.to(device=torch.empty(0, device=device).device, dtype=dtype or torch.get_default_dtype())
 
 
-def binomial_filter2d(filt_size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def binomial_filter2d(filt_size: int, dtype: torch.dtype | None = None,
+                      device: torch.device | str | None = None) -> torch.Tensor:
     """Normalised 2D binomial filter, the outer product of :func:`binomial_filter1d` with itself.
 
     Example:
         >>> binomial_filter2d(3).sum().item()
         1.0
     """
-    taps = binomial_filter1d(filt_size, torch.float64)
-    return torch.outer(taps, taps).to(dtype)
+    taps = binomial_filter1d(filt_size, torch.float64, "cpu")
+    return torch.outer(taps, taps).to(device=torch.empty(0, device=device).device,
+                                      dtype=dtype or torch.get_default_dtype())
 
 
 class BlurFilterModule(nn.Module):
@@ -63,11 +72,13 @@ class BlurFilterModule(nn.Module):
     and skip non-persistent buffers (transformers' ``from_pretrained``) call it to restore the filter.
     """
 
-    def _register_filter(self, filt_size: int) -> None:
+    def _register_filter(self, filt_size: int, device: torch.device | str | None = None,
+                         dtype: torch.dtype | None = None) -> None:
         self.filt_size = check_filt_size(filt_size)
-        self.taps = binomial_taps(filt_size)  # what the fast path uses
-        self.register_buffer("filt", binomial_filter2d(filt_size), persistent=False)
+        self.taps = binomial_taps(filt_size)  # what the kernels use
+        self.register_buffer("filt", binomial_filter2d(filt_size, dtype, device), persistent=False)
 
     def init_non_persistent_buffers(self) -> None:
+        """Recompute ``filt`` where it is (off the meta device: on the CPU), keeping its dtype."""
         device = self.filt.device if self.filt.device.type != "meta" else torch.device("cpu")
-        self.filt = binomial_filter2d(self.filt_size).to(device)
+        self.filt = binomial_filter2d(self.filt_size, self.filt.dtype, device)

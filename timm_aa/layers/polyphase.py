@@ -20,7 +20,11 @@ import math
 
 import torch
 import torch.nn.functional as F
+from timm.layers import register_notrace_module
 from torch import nn
+
+from ..errors import TimmAAError
+from .helpers import check_input
 
 
 def polyphase_stack(x: torch.Tensor, stride: int) -> torch.Tensor:
@@ -41,30 +45,72 @@ def polyphase_stack(x: torch.Tensor, stride: int) -> torch.Tensor:
 
 
 def select_phase(stack: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Combine components (N, P, C, h, w) with per-sample phase weights (N, P): one-hot picks one, soft mixes."""
+    """Combine components (N, P, C, h, w) with per-sample phase weights (N, P): one-hot picks one, soft mixes.
+
+    Example:
+        >>> select_phase(polyphase_stack(torch.arange(16.).view(1, 1, 4, 4), 2), torch.tensor([[0., 1, 0, 0]])).shape
+        torch.Size([1, 1, 2, 2])
+    """
     return torch.einsum("np,npchw->nchw", weights.to(stack.dtype), stack)
 
 
 def aps_weights(stack: torch.Tensor) -> torch.Tensor:
-    """One-hot (N, P) weights of the component with the largest L2 norm (APS)."""
+    """One-hot (N, P) weights of the component with the largest L2 norm (APS).
+
+    Example:
+        >>> aps_weights(polyphase_stack(torch.arange(16.).view(1, 1, 4, 4), 2)).tolist()
+        [[0.0, 0.0, 0.0, 1.0]]
+    """
     norms = stack.float().pow(2).sum(dim=(2, 3, 4))
     return F.one_hot(norms.argmax(dim=1), stack.shape[1]).to(stack.dtype)
 
 
-class _PolyphasePool(nn.Module):
-    """Shared machinery: stride, the last phase weights, and following another pool's choice."""
+def aps_pool2d(input: torch.Tensor, stride: int = 2) -> torch.Tensor:
+    """Adaptive polyphase sampling: per sample, the polyphase component with the largest L2 norm.
 
-    def __init__(self, stride: int = 2, follow: _PolyphasePool | None = None) -> None:
+    The functional twin of :class:`APSPool2d`. Exactly equivariant to circular shifts when H and W are multiples
+    of ``stride``.
+
+    Example:
+        >>> aps_pool2d(torch.arange(16.).view(1, 1, 4, 4)).flatten().tolist()
+        [5.0, 7.0, 13.0, 15.0]
+    """
+    check_input(input, "aps_pool2d")
+    stack = polyphase_stack(input, _check_stride(stride))
+    return select_phase(stack, aps_weights(stack))
+
+
+def _check_stride(stride: int) -> int:
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise TimmAAError(f"polyphase sampling takes one positive int stride for both axes, got {stride!r}")
+    return stride
+
+
+class PolyphasePool2d(nn.Module):
+    """Base of the polyphase pools: the stride, the last phase weights, and following another pool's choice.
+
+    Subclasses define :meth:`choose` (per-sample phase weights from the stacked components).
+
+    Example:
+        >>> isinstance(APSPool2d(), PolyphasePool2d)
+        True
+    """
+
+    def __init__(self, stride: int = 2, follow: PolyphasePool2d | None = None) -> None:
         super().__init__()
-        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-            raise ValueError(f"stride must be a positive int, got {stride!r}")
+        _check_stride(stride)
         self.stride = stride
         self.last_weights: torch.Tensor | None = None
         object.__setattr__(self, "_follow", follow)  # a reference, not a submodule (no duplicated state)
 
-    def follow(self, main: _PolyphasePool | None) -> None:
+    def follow(self, main: PolyphasePool2d | None) -> None:
         """Reuse ``main``'s phase choice (the shortcut of a residual block follows its main branch)."""
         object.__setattr__(self, "_follow", main)
+
+    @property
+    def followed(self) -> PolyphasePool2d | None:
+        """The pool whose choice this one reuses, or None if it chooses itself."""
+        return self._follow
 
     def choose(self, stack: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -74,7 +120,7 @@ class _PolyphasePool(nn.Module):
         main = self._follow
         if main is not None:
             if main.last_weights is None or main.last_weights.shape[0] != x.shape[0]:
-                raise RuntimeError("a following polyphase pool ran before the pool it follows")
+                raise RuntimeError("a following polyphase pool ran before the pool it follows (or on another batch)")
             weights = main.last_weights
         else:
             weights = self.choose(stack)
@@ -85,7 +131,8 @@ class _PolyphasePool(nn.Module):
         return f"stride={self.stride}, follows_other={self._follow is not None}"
 
 
-class APSPool2d(_PolyphasePool):
+@register_notrace_module
+class APSPool2d(PolyphasePool2d):
     """Adaptive polyphase sampling: keep the polyphase component with the largest norm. No parameters.
 
     Example:
@@ -100,7 +147,8 @@ class APSPool2d(_PolyphasePool):
         return aps_weights(stack)
 
 
-class LPSPool2d(_PolyphasePool):
+@register_notrace_module
+class LPSPool2d(PolyphasePool2d):
     """Learnable polyphase sampling: a small scorer (1x1 convs + global average) rates each component.
 
     The score is ``log ||x_p||^2 + g(x_p)`` with ``g``'s last layer initialised to zero, so an untrained
@@ -109,10 +157,10 @@ class LPSPool2d(_PolyphasePool):
     """
 
     def __init__(self, channels: int, stride: int = 2, hidden: int | None = None, tau: float = 1.0,
-                 follow: _PolyphasePool | None = None) -> None:
+                 follow: PolyphasePool2d | None = None) -> None:
         super().__init__(stride, follow)
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels must be a positive int, got {channels!r}")
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise TimmAAError(f"channels must be a positive int, got {channels!r}")
         hidden = hidden or max(8, channels // 4)
         self.channels = channels
         self.tau = tau

@@ -103,7 +103,7 @@ def create_aa_model(
     if late_load and kwargs.get("features_only"):
         raise ValueError(f"{variant}: pretrained LPS weights cannot load into a features_only model")
     model = timm.models.model_entrypoint(base)(pretrained=pretrained and not late_load, pretrained_cfg=cfg, **kwargs)
-    antialias(model, filt_size=filt_size, pad_mode=pad_mode, stem=stem, method=method,
+    antialias(model, method, filt_size=filt_size, pad_mode=pad_mode, stem=stem,
               stem_max_pool=2 if zhang_stem else None)
     model.aa_args = dict(filt_size=filt_size, pad_mode=pad_mode)
     if method != "blur":

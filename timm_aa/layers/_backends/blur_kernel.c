@@ -8,7 +8,8 @@
  * the cm columns of that buffer into each output pixel, all along contiguous runs of channels.
  * NCHW (x: planes, h, w): TILE planes at a time are transposed into a (h, w, TILE) tile in cache, which
  * then goes the channels_last way, and the result is transposed back.
- * Sums run in the tensor's precision, over the taps in order. Output rows (or tiles) are shared between
+ * Sums run in the tensor's precision, over the taps in order; zero weights (table fill) are skipped, never
+ * multiplied, so a NaN or Inf reaches exactly the outputs whose window holds it. Output rows (or tiles) are shared between
  * OpenMP threads: in a PyTorch process these are PyTorch's own (same libgomp), so nothing competes.
  */
 #include <stdint.h>
@@ -24,7 +25,7 @@
 #define TILE 16
 #endif
 
-int timm_aa_kernel_version(void) { return 3; }
+int timm_aa_kernel_version(void) { return 4; }
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
@@ -97,6 +98,8 @@ static void transpose_f32(const float *src, int64_t ss, float *dst, int64_t ds, 
     /* out = sum_a f[a] * src[a][0:len], up to four sources per pass over out */                              \
     static inline void combine_##S(T *restrict out, const T *const *src, const T *f, int64_t m,               \
                                    int64_t len) {                                                             \
+        if (m == 0) /* no source (a row of the transposed matrix no output reads): exact zeros */             \
+            for (int64_t e = 0; e < len; ++e) out[e] = 0;                                                     \
         for (int64_t a = 0; a < m; a += 4) {                                                                  \
             const int64_t g = MIN(m - a, 4);                                                                  \
             const T *restrict s0 = src[a], *restrict s1 = src[a + (g > 1)], *restrict s2 = src[a + 2 * (g > 2)], \
@@ -129,11 +132,13 @@ static void transpose_f32(const float *src, int64_t ss, float *dst, int64_t ds, 
     static inline void columns_##S(const T *buf, T *yr, int64_t c, int64_t wo, const int32_t *ci, const T *cw,       \
                             int64_t cm, const T **src, T *f) {                                                \
         for (int64_t j = 0; j < wo; ++j) {                                                                    \
+            int64_t m = 0;                                                                                    \
             for (int64_t b = 0; b < cm; ++b) {                                                                \
-                src[b] = buf + (int64_t)ci[b * wo + j] * c;                                                   \
-                f[b] = cw[b * wo + j];                                                                        \
+                if (cw[b * wo + j] == 0) continue; /* table fill: never multiplied (0 * Inf is NaN) */       \
+                src[m] = buf + (int64_t)ci[b * wo + j] * c;                                                   \
+                f[m++] = cw[b * wo + j];                                                                      \
             }                                                                                                 \
-            combine_##S(yr + j * c, src, f, cm, c);                                                           \
+            combine_##S(yr + j * c, src, f, m, c);                                                            \
         }                                                                                                     \
     }                                                                                                         \
                                                                                                               \
@@ -143,6 +148,7 @@ static void transpose_f32(const float *src, int64_t ss, float *dst, int64_t ds, 
             T acc[TILE] = {0};                                                                                \
             for (int64_t b = 0; b < cm; ++b) {                                                                \
                 const T g = cw[b * wo + j], *s = buf + (int64_t)ci[b * wo + j] * TILE;                        \
+                if (g == 0) continue;                                                                         \
                 for (int k = 0; k < TILE; ++k) acc[k] += g * s[k];                                            \
             }                                                                                                 \
             for (int k = 0; k < TILE; ++k) yr[j * TILE + k] = acc[k];                                         \
@@ -150,19 +156,22 @@ static void transpose_f32(const float *src, int64_t ss, float *dst, int64_t ds, 
     }                                                                                                         \
                                                                                                               \
     /* the rm input rows of output row i, each `len` values at `stride` apart from `base` */                  \
-    static void sources_##S(const T *base, int64_t stride, int64_t i, int64_t ho, const int32_t *ri,          \
-                            const T *rw, int64_t rm, const T **src, T *f) {                                   \
+    static int64_t sources_##S(const T *base, int64_t stride, int64_t i, int64_t ho, const int32_t *ri,       \
+                               const T *rw, int64_t rm, const T **src, T *f) {                                \
+        int64_t m = 0;                                                                                        \
         for (int64_t a = 0; a < rm; ++a) {                                                                    \
-            src[a] = base + (int64_t)ri[a * ho + i] * stride;                                                 \
-            f[a] = rw[a * ho + i];                                                                            \
+            if (rw[a * ho + i] == 0) continue; /* table fill */                                               \
+            src[m] = base + (int64_t)ri[a * ho + i] * stride;                                                 \
+            f[m++] = rw[a * ho + i];                                                                          \
         }                                                                                                     \
+        return m;                                                                                             \
     }                                                                                                         \
                                                                                                               \
     /* channels_last: output row i of image xn (h, w, c) into yr (wo, c) */                                   \
     static inline void row_##S(const T *xn, T *yr, int64_t i, int64_t c, const dims_t *d, T *buf,            \
                                const T **src, T *f) {                                                         \
-        sources_##S(xn, d->w * c, i, d->ho, d->ri, (const T *)d->rw, d->rm, src, f);                          \
-        combine_##S(buf, src, f, d->rm, d->w * c);                                                            \
+        const int64_t m = sources_##S(xn, d->w * c, i, d->ho, d->ri, (const T *)d->rw, d->rm, src, f);        \
+        combine_##S(buf, src, f, m, d->w * c);                                                                \
         if (c == TILE) /* one vector per pixel: accumulate in registers */                                   \
             columns_tile_##S(buf, yr, d->wo, d->ci, (const T *)d->cw, d->cm);                                \
         else                                                                                                  \

@@ -25,14 +25,14 @@ from pathlib import Path
 
 import torch
 
-from .axis_plan import Taps, axis_entries, cached
 from .layout import memory_format_of
+from .tables import Taps, gather_table
 
 log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("blur_kernel.c")
 FLAGS = ["-O3", "-march=native", "-fPIC", "-shared"]
 OPENMP = ["-fopenmp"]  # PyTorch's wheels ship libgomp.so.1: loaded after torch, the kernel shares its threads
-VERSION = 3  # timm_aa_kernel_version() of blur_kernel.c
+VERSION = 4  # timm_aa_kernel_version() of blur_kernel.c
 _lock = threading.Lock()
 _state: dict[str, ctypes.CDLL | None] = {}
 
@@ -139,45 +139,27 @@ def _try_load() -> ctypes.CDLL | None:
 
 
 def usable(x: torch.Tensor) -> bool:
-    """Whether the kernel can take ``x``: a CPU float32/float64 tensor, outside tracing, with the kernel built."""
-    return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not x.is_meta
-            and not torch.compiler.is_compiling() and kernel() is not None)
-
-
-@cached
-def gather_table(n: int, taps: Taps, stride: int, mode: str, adjoint: bool,
-                 dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices (m, rows) int32 and weights (m, rows) of each row's non-zeros in an axis matrix (or its transpose).
-
-    Rows with fewer than ``m`` non-zeros repeat their first index with weight 0.
+    """Whether the kernel can take ``x``: a CPU float32/float64 tensor, with the kernel built.
 
     Example:
-        >>> idx, w = gather_table(4, (0.5, 0.5), 2, 'reflect', False, torch.float64)
-        >>> idx.tolist(), w.tolist()
-        ([[0, 2], [1, 3]], [[0.5, 0.5], [0.5, 0.5]])
+        >>> usable(torch.zeros(1, 1, 2, 2, dtype=torch.float16))
+        False
     """
-    rows = axis_entries(n, taps, stride, mode)
-    if adjoint:
-        rows = tuple(zip(*rows, strict=True))
-    entries = [[(j, v) for j, v in enumerate(row) if v != 0.0] or [(0, 0.0)] for row in rows]
-    m = max(len(e) for e in entries)
-    idx = [[e[a][0] if a < len(e) else e[0][0] for e in entries] for a in range(m)]
-    weight = [[e[a][1] if a < len(e) else 0.0 for e in entries] for a in range(m)]
-    return torch.tensor(idx, dtype=torch.int32), torch.tensor(weight, dtype=torch.float64).to(dtype)
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and kernel() is not None
 
 
 def _threads(work: int) -> int:
     return 1 if work < 1 << 15 else torch.get_num_threads()
 
 
-def apply(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoint: bool = False,
+def blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoint: bool = False,
           size: tuple[int, int] | None = None) -> torch.Tensor:
     """The blur pool of ``x`` (N, C, H, W), or with ``adjoint`` its transpose (output spatial ``size``).
 
     Keeps channels_last input channels_last; anything else comes back NCHW-contiguous. Needs :func:`usable`.
 
     Example:
-        >>> apply(torch.ones(1, 2, 5, 5), (0.5, 0.5), (2, 2), 'reflect').shape
+        >>> blur(torch.ones(1, 2, 5, 5), (0.5, 0.5), (2, 2), 'reflect').shape
         torch.Size([1, 2, 3, 3])
     """
     lib = kernel()

@@ -1,0 +1,132 @@
+"""Registered models export and trace like timm models: ONNX (both exporters, run in onnxruntime), torch.export
+with dynamic shapes, the meta device and ``dtype=``, fx feature extraction (timm's and torchvision's), TorchScript."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import timm
+import torch
+
+import timm_aa  # noqa: F401  (registers the models)
+from timm_aa.layers import BlurPool2d, MaxBlurPool2d
+
+EXPORTED = ["resnet18_aa", "resnet50_aa", "mobilenetv2_100_aa", "convnext_tiny_aa"]
+SHAPES = [(1, 3, 224, 224), (3, 3, 160, 192), (2, 3, 64, 64)]  # 64x64: the last maps are 2x2, reflect-padded by 2
+
+
+def registered() -> list[str]:
+    return sorted(set(timm.list_models("*_aa")) | set(timm.list_models("*_aps")) | set(timm.list_models("*_lps")))
+
+
+def _onnx_matches(model: torch.nn.Module, path: str, dynamo: bool) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    x = torch.randn(SHAPES[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            dims = {0: torch.export.Dim("batch", min=1, max=64), 2: torch.export.Dim("height", min=32, max=512),
+                    3: torch.export.Dim("width", min=32, max=512)}
+            torch.onnx.export(model, (x,), path, dynamo=True, dynamic_shapes=(dims,), verbose=False)
+        else:
+            torch.onnx.export(model, (x,), path, dynamo=False, input_names=["x"], output_names=["logits"],
+                              dynamic_axes={"x": {0: "batch", 2: "height", 3: "width"}})
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    for shape in SHAPES:
+        x = torch.randn(shape)
+        with torch.no_grad():
+            want = model(x).numpy()
+        got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+        assert got.shape == want.shape
+        assert abs(got - want).max() <= 1e-4, f"{shape}: max |onnxruntime - torch| {abs(got - want).max():.2e}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXPORTED)
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_onnx_export_runs_in_onnxruntime_with_dynamic_batch_and_size(name, dynamo, tmp_path):
+    pytest.importorskip("onnxscript")
+    _onnx_matches(timm.create_model(name).eval(), str(tmp_path / f"{name}.onnx"), dynamo)
+
+
+def test_onnx_graph_holds_standard_ops_only(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    path = str(tmp_path / "pool.onnx")
+    model = torch.nn.Sequential(MaxBlurPool2d(2, 2), BlurPool2d(4, filt_size=3, pad_mode="circular")).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(1, 4, 16, 16),), path, dynamo=False,
+                          dynamic_axes={"input": {0: "b", 2: "h", 3: "w"}}, input_names=["input"])
+    ops = {node.op_type for node in onnx.load(path).graph.node}
+    assert "Conv" in ops and "MaxPool" in ops
+    assert all(node.domain in ("", "ai.onnx") for node in onnx.load(path).graph.node)
+
+
+@pytest.mark.parametrize("name", ["resnet18_aa", "mobilenetv2_100_aa", "convnext_tiny_aa"])
+def test_torch_export_with_dynamic_shapes(name):
+    model = timm.create_model(name).eval()
+    dims = {0: torch.export.Dim("batch", min=1, max=32), 2: torch.export.Dim("height", min=32, max=512),
+            3: torch.export.Dim("width", min=32, max=512)}
+    program = torch.export.export(model, (torch.randn(2, 3, 96, 96),), dynamic_shapes=(dims,))
+    assert not any("timm_aa" in str(node.target) for node in program.graph.nodes), "custom ops left in the graph"
+    for shape in [(1, 3, 64, 80), (3, 3, 128, 96)]:
+        x = torch.randn(shape)
+        with torch.no_grad():
+            torch.testing.assert_close(program.module()(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", registered())
+def test_meta_device_and_dtype_reach_every_tensor(name):
+    """timm and transformers build on the meta device for fast loading; dtype= must reach our filters too."""
+    model = timm.create_model(name, device="meta", dtype=torch.bfloat16)
+    tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+    assert [k for k, t in tensors.items() if not t.is_meta] == []
+    assert [k for k, t in tensors.items() if t.is_floating_point() and t.dtype != torch.bfloat16] == []
+    with torch.device("meta"):
+        model = timm.create_model(name)
+    assert [k for k, t in (dict(model.named_parameters()) | dict(model.named_buffers())).items() if not t.is_meta] == []
+
+
+def test_antialias_output_follows_the_models_device_and_dtype():
+    base = timm.create_model("resnet50d", device="meta", dtype=torch.float16)
+    model = timm_aa.antialias(base)
+    assert all(t.is_meta and (not t.is_floating_point() or t.dtype == torch.float16) for t in model.buffers())
+    assert any(isinstance(m, (BlurPool2d, MaxBlurPool2d)) for m in model.modules())
+
+
+@pytest.mark.parametrize("name", ["resnet18_aa", "convnext_tiny_aa"])
+def test_fx_feature_extraction(name):
+    from torchvision.models.feature_extraction import create_feature_extractor as tv_extractor
+
+    model = timm.create_model(name).eval()
+    nodes = {"resnet18_aa": ["layer2", "layer4"], "convnext_tiny_aa": ["stages.1", "stages.3"]}[name]
+    x = torch.randn(1, 3, 96, 96)
+    seen = {}
+    hooks = [model.get_submodule(n).register_forward_hook(lambda m, a, o, n=n: seen.__setitem__(n, o)) for n in nodes]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    for extractor in (timm.models.create_feature_extractor, tv_extractor):
+        graph = extractor(model, return_nodes=nodes)
+        with torch.no_grad():
+            out = graph(x)
+        for n in nodes:
+            torch.testing.assert_close(out[n], seen[n], rtol=0, atol=1e-5)
+    features = timm.create_model(name, features_only=True, feature_cls="fx").eval()
+    with torch.no_grad():
+        assert len(features(x)) == len(features.feature_info)
+
+
+@pytest.mark.parametrize("name", ["resnet18_aa", "resnet50d_aa", "mobilenetv2_100_aa", "densenet121_aa",
+                                  "vgg11_bn_aa", "convnext_tiny_aa", "efficientnet_b0_aa", "regnety_016_aa"])
+def test_torchscript_logits(name):
+    model = timm.create_model(name).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(model)
+    for shape in [(1, 3, 96, 96), (2, 3, 64, 80)]:
+        x = torch.randn(shape)
+        with torch.no_grad():
+            torch.testing.assert_close(scripted(x), model(x), rtol=1e-5, atol=1e-5)

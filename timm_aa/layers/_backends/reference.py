@@ -1,0 +1,151 @@
+"""The reference backend, and the specification the others are tested against: pad, then a strided depthwise
+convolution (Zhang's computation); for MaxBlurPool, ``F.max_pool2d`` at stride 1 first.
+
+Plain PyTorch ops, so autograd, ``torch.compile``, ``torch.export``, ONNX export, fx and TorchScript all see
+through it. ``torch.nn.functional.pad`` refuses reflect padding wider than the map (a 1x1 map, or a 2x2 map with
+a filter of 4) and circular padding wider than the map; :func:`pad2d` then pads by gathering: reflect padding
+continues by repeated reflection (period ``2 * (n - 1)``, the same values torch gives wherever torch works) and
+a 1-pixel axis is replicated; circular padding wraps as often as needed. When exporting (ONNX, torch.export) or
+scripting, every size takes the gather, whose indices are computed from the traced sizes, so one graph serves
+every input size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import exporting
+
+
+def pad_index(n: int, before: int, after: int, mode: str, device: torch.device) -> torch.Tensor:
+    """Which input index each of ``before + n + after`` padded positions copies (``mode`` not 'zeros').
+
+    Only tensor arithmetic on ``n``, so a traced or symbolic size stays symbolic.
+
+    Example:
+        >>> pad_index(3, 2, 2, 'reflect', torch.device('cpu')).tolist()
+        [2, 1, 0, 1, 2, 1, 0]
+    """
+    idx = torch.arange(-before, n + after, device=device)
+    size = torch.zeros((), dtype=idx.dtype, device=device) + n
+    if mode == "circular":
+        return torch.remainder(idx, size)
+    if mode == "replicate":
+        return torch.minimum(idx.clamp(min=0), size - 1)
+    period = torch.clamp(2 * size - 2, min=1)  # a 1-pixel axis: every index is 0
+    q = torch.remainder(idx, period)
+    return torch.where(q < size, q, period - q)
+
+
+def gather_pad2d(x: torch.Tensor, pads: list[int], mode: str) -> torch.Tensor:
+    """Pad the last two dims by ``pads = [left, right, top, bottom]`` by gathering: any map size >= 1, and one
+    graph for every size when traced (TorchScript compiles it too).
+
+    Example:
+        >>> gather_pad2d(torch.arange(3.).view(1, 1, 1, 3), [2, 2, 0, 0], 'reflect').flatten().tolist()
+        [2.0, 1.0, 0.0, 1.0, 2.0, 1.0, 0.0]
+    """
+    if mode == "zeros":
+        return F.pad(x, pads, mode="constant", value=0.0)
+    x = x.index_select(-2, pad_index(x.shape[-2], pads[2], pads[3], mode, x.device))
+    return x.index_select(-1, pad_index(x.shape[-1], pads[0], pads[1], mode, x.device))
+
+
+def pad2d(x: torch.Tensor, pads: list[int], mode: str) -> torch.Tensor:
+    """Pad the last two dims by ``pads = [left, right, top, bottom]`` with any map size >= 1.
+
+    ``F.pad`` where it takes the map (it is faster), else (and whenever exporting) :func:`gather_pad2d`.
+
+    Example:
+        >>> pad2d(torch.ones(1, 1, 1, 1), [1, 2, 1, 2], 'reflect').shape
+        torch.Size([1, 1, 4, 4])
+    """
+    if mode == "zeros" or exporting():
+        return gather_pad2d(x, pads, mode)
+    h, w = x.shape[-2], x.shape[-1]
+    if mode == "reflect":
+        fits = max(pads[0], pads[1]) < w and max(pads[2], pads[3]) < h
+    else:
+        fits = mode == "replicate" or (max(pads[0], pads[1]) <= w and max(pads[2], pads[3]) <= h)
+    return F.pad(x, pads, mode=mode) if fits else gather_pad2d(x, pads, mode)
+
+
+def blur_pads(k: int) -> list[int]:
+    """Zhang's asymmetric padding ``[left, right, top, bottom]`` for a filter of size ``k``.
+
+    Example:
+        >>> blur_pads(4)
+        [1, 2, 1, 2]
+    """
+    before, after = (k - 1) // 2, k // 2
+    return [before, after, before, after]
+
+
+def blur_weight(taps: list[float], channels: int, like: torch.Tensor) -> torch.Tensor:
+    """The (channels, 1, k, k) depthwise weight ``outer(taps, taps)`` in ``like``'s dtype and device.
+
+    Example:
+        >>> blur_weight([0.5, 0.5], 3, torch.zeros(1)).shape
+        torch.Size([3, 1, 2, 2])
+    """
+    t = torch.tensor(taps, dtype=torch.float64)
+    k = len(taps)
+    return torch.outer(t, t).to(device=like.device, dtype=like.dtype).view(1, 1, k, k).expand(channels, 1, k, k)
+
+
+def blur_pool(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str) -> torch.Tensor:
+    """Pad ``x`` by ``pad_mode`` (Zhang's asymmetric amounts), then a strided depthwise conv, ``outer(taps, taps)``.
+
+    Example:
+        >>> blur_pool(torch.randn(2, 8, 7, 5), [0.125, 0.375, 0.375, 0.125], [2, 2], 'reflect').shape
+        torch.Size([2, 8, 4, 3])
+    """
+    k = len(taps)
+    if k == 1:
+        return x[:, :, :: stride[0], :: stride[1]] * (taps[0] * taps[0])
+    padded = pad2d(x, blur_pads(k), pad_mode)
+    if exporting():  # one-channel conv over (N * C) planes: the weight's shape stays a constant in the graph
+        n, c, h, w = padded.shape
+        y = F.conv2d(padded.reshape(n * c, 1, h, w), blur_weight(taps, 1, x), stride=stride)
+        return y.reshape(n, c, y.shape[2], y.shape[3])
+    return F.conv2d(padded, blur_weight(taps, x.shape[1], x), stride=stride, groups=x.shape[1])
+
+
+def conv_blur_pool(x: torch.Tensor, filt: torch.Tensor, stride: list[int], pad_mode: str) -> torch.Tensor:
+    """:func:`blur_pool` with any 2D (k, k) filter given as a tensor, padding by :func:`gather_pad2d` (the path
+    TorchScript compiles).
+
+    Example:
+        >>> conv_blur_pool(torch.randn(2, 8, 7, 5), torch.full((2, 2), 0.25), [2, 2], 'reflect').shape
+        torch.Size([2, 8, 4, 3])
+    """
+    k = filt.shape[-1]
+    channels = x.shape[1]
+    weight = filt.to(dtype=x.dtype, device=x.device).view(1, 1, k, k).expand(channels, 1, k, k)
+    return F.conv2d(gather_pad2d(x, blur_pads(k), pad_mode), weight, stride=stride, groups=channels)
+
+
+def dense_max_pool(x: torch.Tensor, kernel_size: list[int], padding: list[int], circular: bool) -> torch.Tensor:
+    """``max_pool2d`` at stride 1: padded with -inf, or (``circular``) by wrapping, keeping the map size.
+
+    Example:
+        >>> dense_max_pool(torch.arange(9.).view(1, 1, 3, 3), [2, 2], [0, 0], False).flatten().tolist()
+        [4.0, 5.0, 7.0, 8.0]
+    """
+    if circular:
+        kh, kw = kernel_size[0], kernel_size[1]
+        x = gather_pad2d(x, [padding[1], kw - 1 - padding[1], padding[0], kh - 1 - padding[0]], "circular")
+        return F.max_pool2d(x, kernel_size, 1)
+    return F.max_pool2d(x, kernel_size, 1, padding)
+
+
+def max_blur_pool(x: torch.Tensor, kernel_size: list[int], padding: list[int], taps: list[float],
+                  stride: list[int], pad_mode: str) -> torch.Tensor:
+    """:func:`dense_max_pool`, then :func:`blur_pool`.
+
+    Example:
+        >>> max_blur_pool(torch.randn(1, 4, 9, 9), [2, 2], [0, 0], [0.5, 0.5], [2, 2], 'reflect').shape
+        torch.Size([1, 4, 4, 4])
+    """
+    return blur_pool(dense_max_pool(x, kernel_size, padding, pad_mode == "circular"), taps, stride, pad_mode)

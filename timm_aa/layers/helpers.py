@@ -1,0 +1,53 @@
+"""Argument checks the anti-aliasing layers share (timm's ``layers/helpers.py`` has ``to_2tuple``; these also
+validate, so a bad value fails where it is given, with its name)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import TimmAAError
+
+PAD_MODES = ("reflect", "replicate", "zeros", "circular")
+_ALIASES = {"constant": "zeros"}  # timm's and torch.nn.functional.pad's name for zero padding
+
+
+def check_pad_mode(pad_mode: str) -> str:
+    """Validate a padding mode name and return it (timm's ``'constant'`` is ``'zeros'``).
+
+    Example:
+        >>> check_pad_mode('reflect'), check_pad_mode('constant')
+        ('reflect', 'zeros')
+    """
+    name = _ALIASES.get(pad_mode, pad_mode) if isinstance(pad_mode, str) else pad_mode
+    if name not in PAD_MODES:
+        raise TimmAAError(f"pad_mode must be one of {PAD_MODES} (or 'constant' for 'zeros'), got {pad_mode!r}")
+    return name
+
+
+def to_pair(value: int | tuple[int, int] | list[int], name: str, minimum: int = 1) -> tuple[int, int]:
+    """``value`` as an (H, W) pair of ints >= ``minimum``; an int means the same on both axes.
+
+    Example:
+        >>> to_pair(2, 'stride'), to_pair((1, 2), 'stride')
+        ((2, 2), (1, 2))
+    """
+    pair = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in pair):
+        raise TimmAAError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    return pair[0], pair[1]
+
+
+def check_input(x: torch.Tensor, layer: str) -> None:
+    """A 4D (N, C, H, W) floating tensor with H, W >= 1, or a ``TypeError``/``ValueError`` saying what is wrong.
+
+    Example:
+        >>> check_input(torch.zeros(1, 3, 4, 4), 'BlurPool2d')
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{layer} takes a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{layer} takes a floating-point tensor, got {x.dtype}; convert it first, e.g. x.float()")
+    if x.dim() != 4:
+        raise TimmAAError(f"{layer} expects a 4D (N, C, H, W) input, got shape {list(x.shape)}")
+    if x.shape[2] == 0 or x.shape[3] == 0:
+        raise TimmAAError(f"{layer} needs maps of at least 1x1, got shape {list(x.shape)}")
