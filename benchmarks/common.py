@@ -23,14 +23,32 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], reps: int, warmup:
             fn()
             sync(device)
     times: dict[str, list[float]] = {name: [] for name in fns}
+    cuda = device.startswith("cuda")
     for _ in range(reps):
         for name, fn in fns.items():
             sync(device)
-            start = time.perf_counter()
-            fn()
-            sync(device)
-            times[name].append(time.perf_counter() - start)
+            if cuda:  # CUDA events: the GPU's time from the call's first launch to its last kernel's end
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                fn()
+                end.record()
+                end.synchronize()
+                times[name].append(start.elapsed_time(end) / 1e3)
+            else:
+                start_s = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start_s)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def copy_bandwidth(device: str, nbytes: int = 2**28, reps: int = 10) -> float:
+    """Bytes per second a device copy moves (read + write), the median of ``reps`` copies of ``nbytes``."""
+    if device == "cpu":
+        nbytes = min(nbytes, 2**26)
+    src = torch.empty(nbytes // 4, dtype=torch.float32, device=device).uniform_()
+    dst = torch.empty_like(src)
+    seconds = interleaved_medians({"copy": lambda: dst.copy_(src)}, reps, device=device)["copy"]
+    return 2 * nbytes / seconds
 
 
 def machine() -> str:

@@ -105,7 +105,7 @@ def blur_pool(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: s
     if k == 1:
         return x[:, :, :: stride[0], :: stride[1]] * (taps[0] * taps[0])
     padded = pad2d(x, blur_pads(k), pad_mode)
-    if exporting():  # one-channel conv over (N * C) planes: the weight's shape stays a constant in the graph
+    if torch.jit.is_tracing():  # one-channel conv over the N * C planes: traced, the weight keeps a constant shape
         n, c, h, w = padded.shape
         y = F.conv2d(padded.reshape(n * c, 1, h, w), blur_weight(taps, 1, x), stride=stride)
         return y.reshape(n, c, y.shape[2], y.shape[3])
