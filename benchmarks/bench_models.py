@@ -2,11 +2,13 @@
 models (filter 4) and timm's own blur models.
 
     python benchmarks/bench_models.py [--models resnet18 resnet50 densenet121 mobilenetv2] [--batch 8] [--reps 10]
+    python benchmarks/bench_models.py --models resnet50 --batch 256 --train-batch 128 --amp bf16 --compile  # GPU
 
 In one process, with interleaved repetitions (medians), NCHW and channels_last: inference latency (and img/s),
-training step time (forward, cross-entropy, backward) and training memory. On CPU, training memory is
-parameters + gradients + the tensors autograd saves for backward (each storage counted once); on CUDA it
-is the peak allocated memory of a step. The column "layout floor" is our model with filter size 1 (plain
+training step time (forward, cross-entropy, backward, SGD step) and training memory; with ``--amp bf16`` under
+autocast; with ``--compile``, ours and Zhang's also through ``torch.compile`` (inference). On CPU, training memory
+is parameters + gradients + the tensors autograd saves for backward (each storage counted once); on CUDA it
+is the peak allocated memory of a step. The column "floor" is our model with filter size 1 (plain
 subsampling, no blur): what Zhang's layout costs by itself, mostly its stride-1 convolutions, which no
 blur implementation can remove. Before timing, ours is checked against Zhang's model on the same weights.
 """
@@ -14,6 +16,7 @@ blur implementation can remove. Before timing, ours is checked against Zhang's m
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Callable
 
 import antialiased_cnns
@@ -54,13 +57,16 @@ def check_equal(mods: dict[str, torch.nn.Module], device: str) -> float:
         return (mods["ours"].eval()(x) - mods["zhang"].eval()(x)).abs().max().item()
 
 
-def training_memory(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: str) -> float:
+def training_memory(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: str,
+                    amp: torch.dtype | None = None) -> float:
     """MiB a training step holds: params + grads + saved activations (CPU), or the CUDA peak."""
     model.train()
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-        F.cross_entropy(model(x), y).backward()
+        with torch.autocast("cuda", dtype=amp, enabled=amp is not None):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
         model.zero_grad(set_to_none=True)
         return torch.cuda.max_memory_allocated() / 2**20
     seen: dict[int, int] = {}
@@ -79,17 +85,24 @@ def training_memory(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, de
 
 
 def timers(mods: dict[str, torch.nn.Module], x: torch.Tensor, y: torch.Tensor,
-           mode: str) -> dict[str, Callable[[], object]]:
+           mode: str, amp: torch.dtype | None) -> dict[str, Callable[[], object]]:
+    autocast = (lambda: torch.autocast(x.device.type, dtype=amp)) if amp else contextlib.nullcontext
+
     def infer(m: torch.nn.Module) -> Callable[[], object]:
         def fn() -> None:
-            with torch.no_grad():
+            with torch.no_grad(), autocast():
                 m(x)
         return fn
 
     def train(m: torch.nn.Module) -> Callable[[], object]:
+        opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
+
         def fn() -> None:
-            F.cross_entropy(m(x), y).backward()
-            m.zero_grad(set_to_none=True)
+            with autocast():
+                loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
         return fn
 
     for m in mods.values():
@@ -97,44 +110,58 @@ def timers(mods: dict[str, torch.nn.Module], x: torch.Tensor, y: torch.Tensor,
     return {k: (train(m) if mode == "train" else infer(m)) for k, m in mods.items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=int, default=8, help="inference batch (default 8)")
+    p.add_argument("--train-batch", type=int, help="training batch (default: --batch)")
     p.add_argument("--reps", type=int, default=10)
-    a = p.parse_args()
+    p.add_argument("--formats", nargs="+", default=["NCHW", "channels_last"], choices=["NCHW", "channels_last"])
+    p.add_argument("--amp", choices=["bf16", "fp16"], help="autocast dtype (default: none, float32)")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile'd inference of ours and Zhang's")
+    a = p.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"machine: {machine()}; batch {a.batch}, 224x224, {a.reps} interleaved repetitions, medians, fp32 on "
-          f"{device}" + ("" if device == "cuda" else " (no CUDA GPU: no GPU rows)"))
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.amp)
+    train_batch = a.train_batch or a.batch
+    print(f"machine: {machine()}; inference batch {a.batch}, training batch {train_batch}, 224x224, {a.reps} "
+          f"interleaved repetitions, medians, {a.amp or 'fp32'} on {device}"
+          + ("" if device == "cuda" else " (no CUDA GPU: no GPU rows)"))
     names = ["ours", "timm", "zhang", "timm-blur", "floor"]
     rows, summary = [], []
     for name in a.models:
         mods = build(name, device)
         print(f"{name}: ours vs Zhang's on the same weights, max |logit diff| {check_equal(mods, device):.2e}")
-        for fmt in ("NCHW", "channels_last"):
-            x = torch.randn(a.batch, 3, 224, 224, device=device)
-            y = torch.randint(0, 1000, (a.batch,), device=device)
-            if fmt == "channels_last":
-                x = x.contiguous(memory_format=torch.channels_last)
+        for fmt in a.formats:
+            layout = torch.channels_last if fmt == "channels_last" else torch.contiguous_format
+            x = torch.randn(a.batch, 3, 224, 224, device=device).contiguous(memory_format=layout)
+            xt = torch.randn(train_batch, 3, 224, 224, device=device).contiguous(memory_format=layout)
+            yt = torch.randint(0, 1000, (train_batch,), device=device)
             for m in mods.values():
-                m.to(memory_format=torch.channels_last if fmt == "channels_last" else torch.contiguous_format)
+                m.to(memory_format=layout)
             sync(device)
-            results = {}
-            for mode in ("inference", "train"):
-                results[mode] = interleaved_medians(timers(mods, x, y, mode), a.reps, warmup=1, device=device)
-            memory = {k: training_memory(m, x, y, device) for k, m in mods.items()}
-            for metric, values, unit in (("inference ms", results["inference"], 1e3),
-                                         ("train step ms", results["train"], 1e3), ("train MiB", memory, 1)):
+            metrics = [("inference ms", interleaved_medians(timers(mods, x, yt, "inference", amp), a.reps, warmup=2,
+                                                            device=device), 1e3),
+                       ("train step ms", interleaved_medians(timers(mods, xt, yt, "train", amp), a.reps, warmup=2,
+                                                             device=device), 1e3),
+                       ("train MiB", {k: training_memory(m, xt, yt, device, amp) for k, m in mods.items()}, 1)]
+            if a.compile:
+                compiled = {k: torch.compile(mods[k].eval()) for k in ("ours", "zhang")}
+                metrics.append(("compiled inference ms", interleaved_medians(
+                    timers(compiled, x, yt, "inference", amp), a.reps, warmup=3, device=device), 1e3))
+            for metric, values, unit in metrics:
                 cells = [f"{values[k] * unit:.1f}" if k in values else "n/a" for k in names]
                 ratio = [f"{values['ours'] / values[k]:.2f}" if k in values else "n/a"
-                         for k in ("zhang", "timm", "timm-blur")]
+                         for k in ("zhang", "timm", "timm-blur", "floor")]
                 rows.append([name, fmt, metric, *cells, *ratio])
                 print(" | ".join(rows[-1]), flush=True)
-            img_s = a.batch / results["inference"]["ours"]
-            summary.append(f"{name} {fmt}: ours {img_s:.1f} img/s; inference {rows[-3][-3]}x Zhang's, "
-                           f"{rows[-3][-2]}x timm's; training step {rows[-2][-3]}x Zhang's")
+            inference = metrics[0][1]
+            summary.append(f"{name} {fmt}: ours {a.batch / inference['ours']:.1f} img/s; inference "
+                           f"{inference['ours'] / inference['zhang']:.2f}x Zhang's, "
+                           f"{inference['ours'] / inference['floor']:.2f}x the floor; training step "
+                           f"{metrics[1][1]['ours'] / metrics[1][1]['zhang']:.2f}x Zhang's")
     print()
-    print(table(["model", "format", "metric", *names, "ours/zhang", "ours/timm", "ours/timm-blur"], rows))
+    print(table(["model", "format", "metric", *names, "ours/zhang", "ours/timm", "ours/timm-blur", "ours/floor"],
+                rows))
     print()
     print("\n".join(summary))
 

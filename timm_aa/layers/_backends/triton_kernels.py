@@ -26,7 +26,7 @@ import triton.language as tl
 from .layout import memory_format_of
 from .tables import Taps, gather_table
 
-NEG_INF = float("-inf")
+NEG_INF = tl.constexpr(float("-inf"))
 
 
 @triton.jit
@@ -68,11 +68,15 @@ def _window_max(base, r, col, h, w, sh, sw, mask, KH: tl.constexpr, KW: tl.const
     return best
 
 
-@triton.jit
+# sizes and the strides that are never 1 change with every input: compiled once, not once per size
+_SIZES = ["total", "C", "H", "W", "OH", "OW", "MH", "MW", "sxn", "sxh", "syn", "syh"]
+
+
+@triton.jit(do_not_specialize=_SIZES)
 def _blur_kernel(x_ptr, y_ptr, ri_ptr, rw_ptr, ci_ptr, cw_ptr, total,
                  C, H, W, OH, OW,
                  sxn, sxc, sxh, sxw, syn, syc, syh, syw,
-                 MH: tl.constexpr, MW: tl.constexpr, BLOCK: tl.constexpr, CHANNELS_LAST: tl.constexpr,
+                 MH, MW, BLOCK: tl.constexpr, CHANNELS_LAST: tl.constexpr,
                  ACC: tl.constexpr, WIDE: tl.constexpr,
                  MAX: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr, PH: tl.constexpr, PW: tl.constexpr,
                  CIRCULAR: tl.constexpr):
@@ -84,11 +88,11 @@ def _blur_kernel(x_ptr, y_ptr, ri_ptr, rw_ptr, ci_ptr, cw_ptr, total,
     n, c, i, j = _unflatten(flat, C, OH, OW, CHANNELS_LAST)
     base = x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc
     acc = tl.where(mask, 0.0, 0.0).to(ACC)
-    for p in tl.static_range(MH):
+    for p in range(MH):
         r = tl.load(ri_ptr + p * OH + i, mask=mask, other=0)
         wr = tl.load(rw_ptr + p * OH + i, mask=mask, other=0.0).to(ACC)
         part = tl.where(mask, 0.0, 0.0).to(ACC)
-        for q in tl.static_range(MW):
+        for q in range(MW):
             col = tl.load(ci_ptr + q * OW + j, mask=mask, other=0)
             wc = tl.load(cw_ptr + q * OW + j, mask=mask, other=0.0).to(ACC)
             if MAX:
@@ -101,7 +105,7 @@ def _blur_kernel(x_ptr, y_ptr, ri_ptr, rw_ptr, ci_ptr, cw_ptr, total,
     tl.store(out, acc.to(y_ptr.dtype.element_ty), mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["total", "C", "H", "W", "MHT", "MWT", "sxn", "sxh", "sgn", "sgh", "syn", "syh"])
 def _max_route_kernel(x_ptr, g_ptr, y_ptr, total,
                       C, H, W, MHT, MWT,
                       sxn, sxc, sxh, sxw, sgn, sgc, sgh, sgw, syn, syc, syh, syw,
@@ -151,10 +155,11 @@ def _max_route_kernel(x_ptr, g_ptr, y_ptr, total,
 
 
 BLOCK = 1024  # outputs a program
+ROUTE_BLOCK = 256  # the max-pool backward unrolls KH * KW window scans per pixel: fewer pixels a thread
 
 
-def _grid(total: int) -> tuple[int]:
-    return (triton.cdiv(total, BLOCK),)
+def _grid(total: int, block: int = BLOCK) -> tuple[int]:
+    return (triton.cdiv(total, block),)
 
 
 def _acc(dtype: torch.dtype) -> tl.dtype:
@@ -239,9 +244,9 @@ def max_blur_backward(grad_out: torch.Tensor, x: torch.Tensor, kernel_size: tupl
                    size=(mh, mw))
     grad = _empty_like_layout(x, x.shape[2], x.shape[3])
     total = grad.numel()
-    _max_route_kernel[_grid(total)](x, g_dense, grad, total, x.shape[1], x.shape[2], x.shape[3], mh, mw, *x.stride(),
-                                    *g_dense.stride(), *grad.stride(), BLOCK=BLOCK,
-                                    CHANNELS_LAST=memory_format_of(grad) == torch.channels_last, ACC=_acc(x.dtype),
-                                    WIDE=total >= 2**31 - BLOCK, KH=kernel_size[0], KW=kernel_size[1], PH=padding[0],
-                                    PW=padding[1], CIRCULAR=circular)
+    _max_route_kernel[_grid(total, ROUTE_BLOCK)](x, g_dense, grad, total, x.shape[1], x.shape[2], x.shape[3], mh, mw,
+                                                 *x.stride(), *g_dense.stride(), *grad.stride(), BLOCK=ROUTE_BLOCK,
+                                                 CHANNELS_LAST=memory_format_of(grad) == torch.channels_last,
+                                                 ACC=_acc(x.dtype), WIDE=total >= 2**31 - ROUTE_BLOCK, KH=kernel_size[0],
+                                                 KW=kernel_size[1], PH=padding[0], PW=padding[1], CIRCULAR=circular)
     return grad
