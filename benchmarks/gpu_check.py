@@ -1,7 +1,7 @@
 """One prepared GPU run: exactness on CUDA, then (with --bench) the layer and model benchmarks and a short bf16
 training run. Sized for a short GPU slot (under 6 minutes on one H100 with --bench).
 
-    python benchmarks/gpu_check.py            # exactness only (Triton backend against the reference, Zhang, NaN, compile)
+    python benchmarks/gpu_check.py            # exactness only: Triton against the reference, Zhang, NaN, compile
     python benchmarks/gpu_check.py --bench    # + bench_blurpool.py, bench_models.py (resnet50, bf16), train.py bf16
 
 Run from the repository root (PYTHONPATH=. if the package is not installed). antialiased-cnns and kornia are

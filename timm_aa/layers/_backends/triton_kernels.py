@@ -247,6 +247,7 @@ def max_blur_backward(grad_out: torch.Tensor, x: torch.Tensor, kernel_size: tupl
     _max_route_kernel[_grid(total, ROUTE_BLOCK)](x, g_dense, grad, total, x.shape[1], x.shape[2], x.shape[3], mh, mw,
                                                  *x.stride(), *g_dense.stride(), *grad.stride(), BLOCK=ROUTE_BLOCK,
                                                  CHANNELS_LAST=memory_format_of(grad) == torch.channels_last,
-                                                 ACC=_acc(x.dtype), WIDE=total >= 2**31 - ROUTE_BLOCK, KH=kernel_size[0],
-                                                 KW=kernel_size[1], PH=padding[0], PW=padding[1], CIRCULAR=circular)
+                                                 ACC=_acc(x.dtype), WIDE=total >= 2**31 - ROUTE_BLOCK,
+                                                 KH=kernel_size[0], KW=kernel_size[1], PH=padding[0], PW=padding[1],
+                                                 CIRCULAR=circular)
     return grad
