@@ -137,7 +137,7 @@ class APSPool2d(PolyphasePool2d):
 
     Example:
         >>> pool = APSPool2d(stride=2)
-        >>> x = torch.randn(2, 8, 16, 16)
+        >>> x = torch.randn(1, 8, 16, 16)  # (each sample chooses its own phase, so its own shift)
         >>> y, y_shifted = pool(x), pool(torch.roll(x, (1, 3), dims=(2, 3)))
         >>> any(torch.equal(y_shifted, torch.roll(y, (a, b), dims=(2, 3))) for a in range(8) for b in range(8))
         True
@@ -154,6 +154,12 @@ class LPSPool2d(PolyphasePool2d):
     The score is ``log ||x_p||^2 + g(x_p)`` with ``g``'s last layer initialised to zero, so an untrained
     (freshly converted) LPS layer chooses exactly as APS does. Training samples soft weights with
     Gumbel-softmax at temperature ``tau`` (annealed by the training loop); eval takes the argmax.
+
+    Example:
+        >>> pool = LPSPool2d(8, stride=2).eval()
+        >>> x = torch.randn(1, 8, 16, 16)
+        >>> torch.equal(pool(x), APSPool2d(stride=2)(x))  # untrained, it chooses as APS does
+        True
     """
 
     def __init__(self, channels: int, stride: int = 2, hidden: int | None = None, tau: float = 1.0,
