@@ -9,12 +9,13 @@ every MaxPool(3, 2) becomes MaxPool(3, stride 1) + BlurPool(2). The classifier i
 from __future__ import annotations
 
 import torch
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs
 from torch import nn
 
 from ..layers import BlurPool2d
 from ..weights.pretrained import zhang_pretrained_cfgs
-from ._builder import resolve_aa_cfg, zhang_cfg
+from ._cfgs import zhang_cfg
+from ._factory import register_zhang_family
 
 
 class AlexNet(nn.Module):
@@ -38,7 +39,6 @@ class AlexNet(nn.Module):
         self.num_features = 256
         self.head_hidden_size = 4096
         self.drop_rate = drop_rate
-        self.aa_args = dict(filt_size=filt_size, pad_mode=pad_mode)
 
         def blur(channels: int) -> BlurPool2d:
             return BlurPool2d(channels, filt_size=filt_size, stride=2, pad_mode=pad_mode)
@@ -86,15 +86,7 @@ class AlexNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-_CFG = zhang_cfg(first_conv="features.0", classifier="fc", pool_size=(6, 6))
-default_cfgs = generate_default_cfgs(zhang_pretrained_cfgs("alexnet", "alexnet_aa", _CFG))
+default_cfgs = generate_default_cfgs(zhang_pretrained_cfgs("alexnet", zhang_cfg(first_conv="features.0",
+                                                                                classifier="fc", pool_size=(6, 6))))
 
-
-@register_model
-def alexnet_aa(pretrained: bool = False, **kwargs) -> AlexNet:
-    """AlexNet, anti-aliased (Zhang's layout, including the first conv)."""
-    cfg, filt_size = resolve_aa_cfg("alexnet_aa", kwargs, pretrained)
-    return build_model_with_cfg(
-        AlexNet, "alexnet_aa", pretrained, pretrained_cfg=cfg, feature_cfg=dict(flatten_sequential=True),
-        filt_size=filt_size, **kwargs,
-    )
+register_zhang_family("alexnet", __name__, model_cls=AlexNet, feature_cfg=dict(flatten_sequential=True))
