@@ -229,7 +229,7 @@ def test_his_url_downloads_checks_and_caches(world, his_ft):
 def _error(**kwargs) -> str:
     with pytest.raises(TimmAAError) as info:
         timm.create_model(MODEL, pretrained=True, **kwargs)
-    assert info.value.__cause__ is None and info.value.__suppress_context__ in (True, False)
+    assert info.value.__cause__ is None and info.value.__context__ is None  # no Hub-client traceback under it
     return str(info.value)
 
 

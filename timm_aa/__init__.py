@@ -30,8 +30,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # names kept for one release, with a DeprecationWarning
-    found = models._deprecated(name)
+def __getattr__(name: str) -> object:  # names kept for one release, with a DeprecationWarning
+    found = models.deprecated_alias(name)
     if found is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return found

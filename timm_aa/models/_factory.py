@@ -122,12 +122,19 @@ def register_zhang_family(family: str, module: str, **defaults: Any) -> None:
                                            f"his weights: pretrained=True or a zhang_* tag).", **defaults)
 
 
-def deprecated(name: str) -> Any:
-    """``create_aa_model`` with a ``DeprecationWarning``, for the packages' module ``__getattr__``."""
+def deprecated_alias(name: str, stacklevel: int = 3) -> Any:
+    """The object an old public name stands for, with a ``DeprecationWarning`` (for a package's module
+    ``__getattr__``); ``None`` for other names.
+
+    Example:
+        >>> deprecated_alias('nothing') is None
+        True
+    """
     if name != "create_aa_model":
         return None
     warnings.warn("timm_aa.create_aa_model is deprecated and will be removed in the next release; use "
-                  "timm.create_model(name, ...) or timm_aa.antialias(model)", DeprecationWarning, stacklevel=3)
+                  "timm.create_model(name, ...) or timm_aa.antialias(model)", DeprecationWarning,
+                  stacklevel=stacklevel)
     return create_aa_model
 
 
