@@ -1,10 +1,14 @@
-"""Convert Zhang's antialiased-cnns checkpoints (.pth) into export folders for scripts/publish.py.
+"""Convert Zhang's antialiased-cnns checkpoints (.pth) into export folders, one per file, for scripts/publish.py.
 
-    python scripts/convert_zhang.py weights/resnet50_lpf4_finetune-cad66808.pth --output converted/
-    python scripts/convert_zhang.py weights/ --output converted/        # every .pth in the folder
+    python scripts/convert_zhang.py ~/.cache/torch/hub/checkpoints --output converted/   # every .pth there
+    python scripts/convert_zhang.py resnet50_lpf4_finetune-cad66808.pth --output converted/
+    for d in converted/*/; do n=$(basename "$d"); python scripts/publish.py --model "$d" --output "hub/$n" \\
+        --repo-id "timm-aa/$n"; done           # publishes each (a dry run without a token)
 
-Files are read with torch.load(weights_only=True). When antialiased-cnns is installed, each converted
-model is checked against his (logits within 1e-4) before anything is written.
+Files keep the names he released them under (ARCH_lpfK[_finetune]-HASH.pth): a file whose SHA-256 does not
+start with the HASH of its name, or that is not his format, is refused; files are read with
+torch.load(weights_only=True). With antialiased-cnns installed, each converted model is checked against his
+(logits within 1e-4) before anything is written. One result line per file; exit status 2 if any failed.
 """
 
 from __future__ import annotations
@@ -12,22 +16,46 @@ from __future__ import annotations
 import argparse
 import sys
 
-from timm_aa.cli import run_main
-from timm_aa.weights.convert import convert_checkpoint, find_checkpoints
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="one of his .pth files, or a folder of them (any subset)")
+    p.add_argument("--output", required=True, help="one export folder per file is written under it")
+    p.add_argument("--no-verify", action="store_true", help="skip the comparison with antialiased-cnns")
+    p.add_argument("--overwrite", action="store_true", help="replace export folders that exist already")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="a .pth file or a folder of them")
-    p.add_argument("--output", required=True, help="one export folder per checkpoint is written under it")
-    p.add_argument("--no-verify", action="store_true", help="skip the comparison with antialiased-cnns")
-    a = p.parse_args(argv)
+    a = parse_args(argv)  # before the heavy imports: --help and usage errors stay fast
+    from tqdm.auto import tqdm
+
+    from timm_aa.cli import run_main
+    from timm_aa.errors import TimmAAError
+    from timm_aa.weights.convert import OutputExists, convert_all, find_checkpoints
+
+    def line(result) -> str:
+        if isinstance(result.error, OutputExists):
+            return f"skipped {result.path}: {result.error.folder} exists (--overwrite replaces it)"
+        if result.error is not None:
+            return f"FAILED  {result.path}: {str(result.error).removeprefix(result.path + ': ')}"
+        check = f"max |logit diff| vs antialiased-cnns {result.diff:.2e}" if result.diff is not None else "not verified"
+        return f"ok      {result.path} -> {result.folder} ({check})"
 
     def job() -> None:
-        for path in find_checkpoints(a.checkpoint):
-            folder, diff = convert_checkpoint(path, a.output, verify=False if a.no_verify else None)
-            check = f"max |logit diff| vs antialiased-cnns {diff:.2e}" if diff is not None else "not verified"
-            print(f"{path} -> {folder} ({check})")
+        paths = find_checkpoints(a.checkpoint)
+        results = []
+        with tqdm(total=len(paths), unit="file", disable=True if a.no_progress else None) as bar:
+            for result in convert_all(paths, a.output, verify=False if a.no_verify else None, overwrite=a.overwrite):
+                results.append(result)
+                bar.write(line(result), file=sys.stderr if result.error is not None else sys.stdout)
+                bar.update()
+        failed = [r for r in results if r.error is not None]
+        if failed:
+            raise TimmAAError(f"{len(failed)} of {len(results)} files were not converted (see above)")
+        print(f"converted {len(results)} file(s) into {a.output}; publish each folder with scripts/publish.py "
+              "--model FOLDER --output HUB_FOLDER --repo-id ORG/NAME (a dry run without a token)")
 
     return run_main(job)
 

@@ -9,12 +9,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeHub:
-    """Serves create_repo, file existence (HEAD resolve), preupload and commit for model repos."""
+    """Serves create_repo, file existence and download (HEAD/GET resolve), preupload and commit for model repos;
+    ``routes`` maps any other GET path to ``(status, body)`` (a stand-in for other servers, e.g. Zhang's S3)."""
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.files: dict[str, dict[str, bytes]] = {}
         self.commits: list[dict] = []
+        self.routes: dict[str, tuple[int, bytes]] = {}
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,21 +43,43 @@ class FakeHub:
                                      "headers": {k.lower(): v for k, v in self.headers.items()},
                                      "body": body})
 
+            def _resolve(self) -> tuple[int, bytes | None, dict]:
+                parts = self.path.split("?")[0].strip("/").split("/")
+                if "resolve" not in parts:
+                    return 404, None, {"X-Error-Code": "EntryNotFound"}
+                i = parts.index("resolve")
+                repo, filename = "/".join(parts[:i]), "/".join(parts[i + 2:])
+                if repo not in hub.files:
+                    return 404, None, {"X-Error-Code": "RepoNotFound"}
+                if filename not in hub.files[repo]:
+                    return 404, None, {"X-Error-Code": "EntryNotFound"}
+                data = hub.files[repo][filename]
+                return 200, data, {"X-Repo-Commit": "a" * 40, "ETag": '"e"', "Content-Length": str(len(data))}
+
             def do_HEAD(self):  # noqa: N802
                 self._record()
-                parts = self.path.split("?")[0].strip("/").split("/")
-                if "resolve" in parts:
-                    i = parts.index("resolve")
-                    repo, filename = "/".join(parts[:i]), "/".join(parts[i + 2:])
-                    if filename in hub.files.get(repo, {}):
-                        size = len(hub.files[repo][filename])
-                        return self._reply(200, headers={"X-Repo-Commit": "a" * 40, "ETag": '"e"',
-                                                         "Content-Length": str(size)})
-                return self._reply(404, headers={"X-Error-Code": "EntryNotFound"})
+                code, _, headers = self._resolve()
+                return self._reply(code, headers=headers)
 
             def do_GET(self):  # noqa: N802
                 self._record()
-                return self._reply(404, {"error": "not found"})
+                path = self.path.split("?")[0]
+                if path in hub.routes:
+                    code, body = hub.routes[path]
+                    self.send_response(code)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return None
+                code, data, headers = self._resolve()
+                if data is None:
+                    return self._reply(404, {"error": "not found"}, headers=headers)
+                self.send_response(200)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+                return None
 
             def do_POST(self):  # noqa: N802
                 body = self._body()

@@ -6,14 +6,12 @@ import pytest
 import timm
 import torch
 
-import timm_aa  # noqa: F401  (registers the models)
+import timm_aa
+from timm_aa.hub import model_args_of
 from timm_aa.layers import BlurPool2d, MaxBlurPool2d
+from timm_aa.weights import zhang_releases
 
-ZHANG = [
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
-    "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161", "densenet169", "densenet201",
-    "mobilenetv2_100", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
-]
+ZHANG = [r.model.removesuffix("_aa") for r in zhang_releases() if r.family != "alexnet"]
 MODERN = ["resnet50d", "convnext_tiny", "efficientnet_b0", "mobilenetv3_large_100", "regnety_016"]
 ALL = [f"{n}_aa" for n in ZHANG + MODERN] + ["alexnet_aa"]
 SMALL = ["resnet18_aa", "densenet121_aa", "mobilenetv2_100_aa", "alexnet_aa", "vgg11_aa", *[f"{n}_aa" for n in MODERN]]
@@ -101,3 +99,44 @@ def test_alexnet_features_are_zhang_layout():
     model = timm.create_model("alexnet_aa")
     assert model.features[0].stride == (2, 2) and isinstance(model.features[2], BlurPool2d)
     assert model(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+
+
+def test_model_args_record_the_resolved_anti_aliasing():
+    model = timm.create_model("resnet18_aa.zhang_lpf3_in1k", num_classes=3)
+    assert model._model_args == dict(filt_size=3, pad_mode="reflect", method="blur", stem=False, stem_max_pool=2,
+                                     num_classes=3)
+    assert model_args_of(model) == dict(filt_size=3, pad_mode="reflect", method="blur", stem=False, stem_max_pool=2)
+    assert not hasattr(model, "aa_args")
+    assert model_args_of(timm.create_model("resnet18_aps")) == dict(filt_size=1, pad_mode="circular", method="aps",
+                                                                    stem=True)
+    assert model_args_of(timm.create_model("alexnet_aa", pad_mode="zeros")) == dict(filt_size=4, pad_mode="zeros")
+    assert model_args_of(timm.create_model("resnet18")) == {}
+    rebuilt = timm.create_model("resnet18_aa", **model_args_of(model))  # the record rebuilds the same layout
+    assert [type(m) for m in rebuilt.modules()] == [type(m) for m in model.modules()]
+
+
+def test_entrypoints_leave_the_callers_kwargs_alone():
+    for name in ("resnet18_aps", "resnet18_aa", "alexnet_aa", "vgg11_aa"):
+        kwargs = dict(num_classes=3)
+        timm.models.model_entrypoint(name)(**kwargs)
+        assert kwargs == dict(num_classes=3), name
+
+
+def test_every_release_is_registered_with_a_docstring():
+    for release in zhang_releases():
+        fn = timm.models.model_entrypoint(release.model)
+        module = __import__(fn.__module__, fromlist=["x"])
+        assert getattr(module, release.model) is fn and release.title in fn.__doc__
+        assert release.model in timm.list_models(module=fn.__module__.rsplit(".", 1)[-1])
+    with pytest.raises(TypeError, match="method"):
+        timm.create_model("alexnet_aa", method="aps")
+
+
+def test_create_aa_model_is_deprecated():
+    assert "create_aa_model" not in timm_aa.__all__
+    with pytest.warns(DeprecationWarning, match="create_aa_model is deprecated"):
+        create_aa_model = timm_aa.create_aa_model
+    model = create_aa_model("resnet18_aa", "resnet18", zhang_stem=True, num_classes=2)
+    assert model.maxpool.kernel_size == [2, 2] and model.fc.out_features == 2
+    with pytest.raises(AttributeError):
+        timm_aa.nothing_here  # noqa: B018

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import antialiased_cnns
 import pytest
 import torch
 from conftest import randomize_batchnorm
 
 import timm_aa
+from timm_aa.errors import TimmAAError
 from timm_aa.weights import convert_zhang_state_dict, zhang_key_map
 
 ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnext50_32x4d", "wide_resnet50_2", "densenet121",
@@ -86,7 +89,7 @@ def test_wrong_architecture_names_the_first_mismatching_key():
 def test_bad_inputs():
     with pytest.raises(ValueError, match="unknown Zhang architecture 'resnet9'"):
         timm_aa.from_zhang({}, "resnet9")
-    with pytest.raises(FileNotFoundError, match="nope.pth"):
+    with pytest.raises(TimmAAError, match="no checkpoint file at 'nope.pth'"):
         timm_aa.from_zhang("nope.pth", "resnet18")
     with pytest.raises(TypeError, match="not a tensor"):
         timm_aa.from_zhang({"state_dict": {"fc.weight": [1, 2]}}, "resnet18")
@@ -99,5 +102,32 @@ def test_bad_inputs():
 def test_pickled_objects_are_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {}, "obj": object()}, path)
-    with pytest.raises(Exception, match="(?i)weights_only|unsupported"):
+    with pytest.raises(TimmAAError, match="evil.pth: not his format .it holds pickled Python objects"):
         timm_aa.from_zhang(path, "resnet18")
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 7, bytes(range(256)) * 40])
+def test_random_bytes_are_refused_by_name(tmp_path, content):
+    path = tmp_path / "resnet18_lpf4.pth"
+    path.write_bytes(content)
+    with pytest.raises(TimmAAError, match=r"resnet18_lpf4.pth: not his format .*refused, nothing was loaded"):
+        timm_aa.from_zhang(path, "resnet18")
+
+
+def test_hash_in_the_name_is_checked(tmp_path):
+    sd = antialiased_cnns.resnet18(filter_size=4).state_dict()
+    path = tmp_path / "x.pth"
+    torch.save({"state_dict": sd}, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    good, bad = tmp_path / f"resnet18_lpf4-{digest[:8]}.pth", tmp_path / "resnet18_lpf4-0123abcd.pth"
+    path.rename(good)
+    bad.write_bytes(good.read_bytes())
+    assert timm_aa.from_zhang(good, "resnet18").fc.out_features == 1000
+    with pytest.raises(TimmAAError, match=rf"hash mismatch \(its SHA-256 begins {digest[:8]}, its name says 0123abcd"):
+        timm_aa.from_zhang(bad, "resnet18")
+
+
+def test_old_names_warn():
+    with pytest.warns(DeprecationWarning, match="ZHANG_RELEASES"):
+        from timm_aa.weights import ZHANG_ARCHS
+    assert ZHANG_ARCHS["mobilenet_v2"] == "mobilenetv2_100_aa" and len(ZHANG_ARCHS) == 23

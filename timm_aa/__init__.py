@@ -11,7 +11,6 @@ Example:
 from . import models
 from .antialias import antialias, find_downsampling
 from .layers import BlurConv2d, BlurPool2d, MaxBlurPool2d, blur_pool2d, max_blur_pool2d
-from .models import create_aa_model
 from .weights import convert_zhang_state_dict, from_zhang, zhang_key_map
 
 __version__ = "0.1.0"
@@ -23,10 +22,16 @@ __all__ = [
     "antialias",
     "convert_zhang_state_dict",
     "blur_pool2d",
-    "create_aa_model",
     "find_downsampling",
     "from_zhang",
     "max_blur_pool2d",
     "models",
     "zhang_key_map",
 ]
+
+
+def __getattr__(name: str) -> object:  # names kept for one release, with a DeprecationWarning
+    found = models.deprecated_alias(name)
+    if found is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return found

@@ -1,4 +1,5 @@
-"""Create a model from what a user types: a timm name, ``hf-hub:``/``local-dir:``, or a safetensors file.
+"""Create a model from what a user types: a timm name, ``hf-hub:``/``local-dir:``, a safetensors file, or
+``ARCH:FILE.safetensors``.
 
 Used by the evaluation, training and publishing tools so they all accept the same model specs.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import warnings
 from typing import Any
 
 import timm
@@ -17,6 +19,9 @@ from safetensors.torch import load_file
 from torch import nn
 
 from . import models as _registered  # noqa: F401  (registers the *_aa models)
+from .errors import TimmAAError
+
+_TIMM_SOURCES = ("hf-hub", "hf_hub", "local-dir")
 
 
 def suggest_models(name: str, n: int = 5) -> list[str]:
@@ -30,7 +35,7 @@ def suggest_models(name: str, n: int = 5) -> list[str]:
 
 
 def check_model_name(name: str) -> str:
-    """Return ``name`` (with or without a ``.tag``) if timm knows it, else raise ``ValueError`` with suggestions.
+    """Return ``name`` (with or without a ``.tag``) if timm knows it, else raise ``TimmAAError`` with suggestions.
 
     Example:
         >>> check_model_name('resnet18_aa')
@@ -40,7 +45,7 @@ def check_model_name(name: str) -> str:
     if not timm.is_model(arch):
         close = suggest_models(arch)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(f"unknown model {name!r}{hint}")
+        raise TimmAAError(f"unknown model {name!r}{hint}")
     return name
 
 
@@ -54,28 +59,55 @@ def _classifier_outputs(arch: str, state: dict[str, torch.Tensor]) -> int | None
     return None
 
 
+def read_safetensors_header(path: str) -> dict[str, str]:
+    """The metadata of the safetensors file ``path``, after checking it is one; ``TimmAAError`` naming the file
+    and the fix when it is missing, empty, truncated or not safetensors.
+
+    Example:
+        >>> read_safetensors_header('/nonexistent.safetensors')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: no checkpoint file at '/nonexistent.safetensors'
+    """
+    if not os.path.isfile(path):
+        raise TimmAAError(f"no checkpoint file at {path!r}")
+    if not path.endswith(".safetensors"):
+        raise TimmAAError(f"checkpoints must be .safetensors files, got {path!r} (a .pth of Zhang's: convert it "
+                          "with timm_aa.from_zhang(path, arch) and save that model)")
+    try:
+        with safe_open(path, framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as err:  # safetensors raises one error type for every broken file
+        reason = str(err).split(": ", 1)[-1]
+        raise TimmAAError(
+            f"{path!r} is not a readable safetensors file ({reason}; {os.path.getsize(path)} bytes): it is empty, "
+            "truncated or not safetensors. Write it again, e.g. with timm_aa.hub.save_weights(model, path)"
+        ) from None
+
+
 def _safetensors_arch(path: str) -> tuple[str, dict[str, Any]]:
-    with safe_open(path, framework="pt") as f:
-        meta = f.metadata() or {}
-    if "architecture" not in meta:
-        raise ValueError(
-            f"{path!r} has no 'architecture' in its metadata; name it as ARCH@{path} (e.g. resnet50_aa@{path})"
+    meta = read_safetensors_header(path)
+    if "architecture" not in meta or not meta["architecture"]:
+        raise TimmAAError(
+            f"{path!r} has no 'architecture' in its metadata; name it as ARCH:{path} (e.g. resnet50_aa:{path})"
         )
-    return meta["architecture"], json.loads(meta.get("model_args", "{}"))
+    return meta["architecture"], json.loads(meta.get("model_args") or "{}")
 
 
 def load_checkpoint_model(arch: str, path: str, **kwargs: Any) -> nn.Module:
     """``arch`` with the weights of a safetensors file, loaded strictly (``num_classes`` follows the file).
 
+    The anti-aliasing arguments recorded in the file (``model_args``) apply when it was saved from ``arch``.
+
     Example:
         >>> # load_checkpoint_model('resnet18_aa', 'out/export/model.safetensors')
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint file at {path!r}")
-    if not path.endswith(".safetensors"):
-        raise ValueError(f"checkpoints must be .safetensors files, got {path!r}")
-    state = load_file(path)
+    meta = read_safetensors_header(path)
     check_model_name(arch)
+    saved_from = (meta.get("architecture") or "").split(".", 1)[0]
+    if saved_from == arch.split(".", 1)[0]:
+        kwargs = {**json.loads(meta.get("model_args") or "{}"), **kwargs}
+    state = load_file(path)
     num_classes = _classifier_outputs(arch.split(".", 1)[0], state)
     if num_classes is not None:
         kwargs.setdefault("num_classes", num_classes)
@@ -84,27 +116,47 @@ def load_checkpoint_model(arch: str, path: str, **kwargs: Any) -> nn.Module:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         first = str(err).strip().splitlines()[:3]
-        raise ValueError(f"weights in {path!r} do not fit {arch}: {' '.join(first)}") from None
+        raise TimmAAError(f"weights in {path!r} do not fit {arch}: {' '.join(first)}") from None
     return model
 
 
-def carries_weights(spec: str) -> bool:
-    """Whether a model spec names its own weights (``hf-hub:``, ``local-dir:``, a safetensors file) rather
-    than a bare architecture.
+def split_weights_spec(spec: str) -> tuple[str, str] | None:
+    """``(arch, file)`` of an ``ARCH:FILE.safetensors`` spec (or the deprecated ``ARCH@FILE``), else ``None``.
 
     Example:
-        >>> carries_weights('local-dir:/x'), carries_weights('resnet50_aa@w.safetensors'), carries_weights('resnet50')
+        >>> split_weights_spec('resnet50_aa:runs/w.safetensors'), split_weights_spec('hf-hub:org/name@main')
+        (('resnet50_aa', 'runs/w.safetensors'), None)
+    """
+    head, sep, tail = spec.partition(":")
+    if sep and head not in _TIMM_SOURCES and len(head) > 1 and "/" not in head and "\\" not in head:
+        return head, tail
+    if "@" in spec and not spec.startswith(_TIMM_SOURCES):
+        warnings.warn(f"the model spec ARCH@FILE ({spec!r}) is deprecated, as '@' means a revision in timm's "
+                      "hf-hub:org/name@revision: write ARCH:FILE", DeprecationWarning, stacklevel=3)
+        arch, path = spec.split("@", 1)
+        return arch, path
+    return None
+
+
+def carries_weights(spec: str) -> bool:
+    """Whether a model spec names its own weights (``hf-hub:``, ``local-dir:``, a safetensors file, or
+    ``ARCH:FILE``) rather than a bare architecture.
+
+    Example:
+        >>> carries_weights('local-dir:/x'), carries_weights('resnet50_aa:w.safetensors'), carries_weights('resnet50')
         (True, True, False)
     """
-    return spec.startswith(("hf-hub:", "local-dir:")) or "@" in spec or spec.endswith(".safetensors")
+    return ":" in spec or "@" in spec or spec.endswith(".safetensors")
 
 
 def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
-    """Create a model from a spec, the way every timm-aa tool reads ``--model``.
+    """Create a model from a spec, the way every timm-aa tool reads a model argument.
 
-    - ``resnet50_aa`` or ``resnet50.a1_in1k``: a timm name (``pretrained`` loads timm's weights);
+    - ``resnet50_aa`` or ``resnet50.a1_in1k``: a timm name (``pretrained`` loads its weights; for the
+      ``*_aa`` models, Zhang's, see :func:`timm_aa.weights.zhang_weights`);
     - ``hf-hub:org/repo`` or ``local-dir:/path``: timm's Hub / folder loading (always with weights);
-    - ``/path/model.safetensors`` (with ``architecture`` in its metadata) or ``ARCH@/path/model.safetensors``.
+    - ``/path/model.safetensors`` (with ``architecture`` in its metadata) or ``ARCH:/path/model.safetensors``
+      (``ARCH@/path/...`` still works, with a ``DeprecationWarning``).
 
     Example:
         >>> create_model_from_spec('resnet18_aa', num_classes=3).fc.out_features
@@ -112,16 +164,14 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
     """
     if not isinstance(spec, str) or not spec:
         raise TypeError(f"a model spec must be a non-empty string, got {spec!r}")
-    if spec.startswith(("hf-hub:", "local-dir:")):
+    if spec.startswith(tuple(f"{s}:" for s in _TIMM_SOURCES)):
         if spec.startswith("local-dir:") and not os.path.isdir(spec[len("local-dir:"):]):
-            raise FileNotFoundError(f"no model folder at {spec[len('local-dir:'):]!r}")
+            raise TimmAAError(f"no model folder at {spec[len('local-dir:'):]!r}")
         return timm.create_model(spec, pretrained=True, **kwargs)
-    if "@" in spec:
-        arch, path = spec.split("@", 1)
-        return load_checkpoint_model(arch, path, **kwargs)
+    split = split_weights_spec(spec)
+    if split is not None:
+        return load_checkpoint_model(*split, **kwargs)
     if spec.endswith(".safetensors"):
-        if not os.path.isfile(spec):
-            raise FileNotFoundError(f"no checkpoint file at {spec!r}")
         arch, model_args = _safetensors_arch(spec)
         return load_checkpoint_model(arch, spec, **{**model_args, **kwargs})
     check_model_name(spec)

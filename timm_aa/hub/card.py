@@ -17,6 +17,7 @@ from torch import nn
 from hub_cards import template_path
 
 from ..consistency.report import SCHEMA
+from .export import model_args_of
 
 
 @dataclass
@@ -102,7 +103,7 @@ def render_card(model: nn.Module, info: CardInfo) -> ModelCard:
     """
     cfg = dict(getattr(model, "pretrained_cfg", None) or {})
     arch = cfg.get("architecture") or type(model).__name__
-    aa = dict(getattr(model, "aa_args", {}) or {})
+    aa = model_args_of(model)
     dataset_name = info.dataset_name or info.dataset
     evals = [EvalResult(task_type="image-classification", dataset_type=info.dataset, dataset_name=dataset_name,
                         dataset_split=m["split"], metric_type=m["type"], metric_name=m["name"],

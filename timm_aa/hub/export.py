@@ -24,14 +24,18 @@ METRICS_NAME = "metrics.json"
 
 
 def model_args_of(model: nn.Module) -> dict[str, Any]:
-    """The anti-aliasing arguments a registered ``*_aa`` model was built with (empty for other models).
+    """The anti-aliasing arguments a registered ``*_aa`` model was built with (empty for other models), read
+    from timm's model-args record ``model._model_args``.
 
     Example:
         >>> import timm, timm_aa
         >>> model_args_of(timm.create_model('resnet18_aa', filt_size=3))
-        {'filt_size': 3, 'pad_mode': 'reflect'}
+        {'filt_size': 3, 'pad_mode': 'reflect', 'method': 'blur', 'stem': False, 'stem_max_pool': 2}
     """
-    return dict(getattr(model, "aa_args", {}) or {})
+    from ..models import AA_DEFAULTS
+
+    args = getattr(model, "_model_args", None) or {}
+    return {k: args[k] for k in AA_DEFAULTS if k in args}
 
 
 PROVENANCE_KEYS = ("tag", "description", "origin_url", "license", "notes")

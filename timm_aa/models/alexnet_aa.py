@@ -9,12 +9,13 @@ every MaxPool(3, 2) becomes MaxPool(3, stride 1) + BlurPool(2). The classifier i
 from __future__ import annotations
 
 import torch
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs
 from torch import nn
 
 from ..layers import BlurPool2d
 from ..weights.pretrained import zhang_pretrained_cfgs
-from ._builder import resolve_aa_cfg, zhang_cfg
+from ._cfgs import zhang_cfg
+from ._factory import register_zhang_family
 
 
 class AlexNet(nn.Module):
@@ -32,25 +33,27 @@ class AlexNet(nn.Module):
         filt_size: int = 4,
         pad_mode: str = "reflect",
         drop_rate: float = 0.5,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        dd = dict(device=device, dtype=dtype)
         self.num_classes = num_classes
         self.num_features = 256
         self.head_hidden_size = 4096
         self.drop_rate = drop_rate
-        self.aa_args = dict(filt_size=filt_size, pad_mode=pad_mode)
 
         def blur(channels: int) -> BlurPool2d:
-            return BlurPool2d(channels, filt_size=filt_size, stride=2, pad_mode=pad_mode)
+            return BlurPool2d(channels, filt_size=filt_size, stride=2, pad_mode=pad_mode, **dd)
 
         self.features = nn.Sequential(
-            nn.Conv2d(in_chans, 64, kernel_size=11, stride=2, padding=2), nn.ReLU(inplace=True), blur(64),
+            nn.Conv2d(in_chans, 64, kernel_size=11, stride=2, padding=2, **dd), nn.ReLU(inplace=True), blur(64),
             nn.MaxPool2d(kernel_size=3, stride=1), blur(64),
-            nn.Conv2d(64, 192, kernel_size=5, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2, **dd), nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=1), blur(192),
-            nn.Conv2d(192, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(192, 384, kernel_size=3, padding=1, **dd), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1, **dd), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, kernel_size=3, padding=1, **dd), nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=1), blur(256),
         )
         self.feature_info = [
@@ -62,10 +65,10 @@ class AlexNet(nn.Module):
         ]
         self.pool = nn.AdaptiveAvgPool2d((6, 6))
         self.pre_logits = nn.Sequential(
-            nn.Dropout(drop_rate), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True),
-            nn.Dropout(drop_rate), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(drop_rate), nn.Linear(256 * 6 * 6, 4096, **dd), nn.ReLU(inplace=True),
+            nn.Dropout(drop_rate), nn.Linear(4096, 4096, **dd), nn.ReLU(inplace=True),
         )
-        self.fc = nn.Linear(4096, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc = nn.Linear(4096, num_classes, **dd) if num_classes > 0 else nn.Identity()
 
     @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
@@ -86,15 +89,7 @@ class AlexNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-_CFG = zhang_cfg(first_conv="features.0", classifier="fc", pool_size=(6, 6))
-default_cfgs = generate_default_cfgs(zhang_pretrained_cfgs("alexnet", "alexnet_aa", _CFG))
+default_cfgs = generate_default_cfgs(zhang_pretrained_cfgs("alexnet", zhang_cfg(first_conv="features.0",
+                                                                                classifier="fc", pool_size=(6, 6))))
 
-
-@register_model
-def alexnet_aa(pretrained: bool = False, **kwargs) -> AlexNet:
-    """AlexNet, anti-aliased (Zhang's layout, including the first conv)."""
-    cfg, filt_size = resolve_aa_cfg("alexnet_aa", kwargs, pretrained)
-    return build_model_with_cfg(
-        AlexNet, "alexnet_aa", pretrained, pretrained_cfg=cfg, feature_cfg=dict(flatten_sequential=True),
-        filt_size=filt_size, **kwargs,
-    )
+register_zhang_family("alexnet", __name__, model_cls=AlexNet, feature_cfg=dict(flatten_sequential=True))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
-from ._builder import base_cfg, create_aa_model
+from ._cfgs import base_cfg
+from ._factory import _create_aa
 
 default_cfgs = generate_default_cfgs({
     "convnext_tiny_aa": base_cfg("convnext_tiny"),
@@ -17,16 +18,16 @@ default_cfgs = generate_default_cfgs({
 @register_model
 def convnext_tiny_aa(pretrained: bool = False, **kwargs) -> nn.Module:
     """ConvNeXt-Tiny converted by ``antialias()`` (blur after each strided downsampling conv)."""
-    return create_aa_model("convnext_tiny_aa", "convnext_tiny", pretrained, **kwargs)
+    return _create_aa("convnext_tiny_aa", pretrained, **kwargs)
 
 
 @register_model
 def mobilenetv3_large_100_aa(pretrained: bool = False, **kwargs) -> nn.Module:
     """MobileNetV3-Large 1.0 converted by ``antialias()``."""
-    return create_aa_model("mobilenetv3_large_100_aa", "mobilenetv3_large_100", pretrained, **kwargs)
+    return _create_aa("mobilenetv3_large_100_aa", pretrained, **kwargs)
 
 
 @register_model
 def regnety_016_aa(pretrained: bool = False, **kwargs) -> nn.Module:
     """RegNetY-1.6GF converted by ``antialias()``."""
-    return create_aa_model("regnety_016_aa", "regnety_016", pretrained, **kwargs)
+    return _create_aa("regnety_016_aa", pretrained, **kwargs)

@@ -13,40 +13,37 @@ from __future__ import annotations
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
-from ._builder import base_cfg, create_aa_model
+from ._cfgs import base_cfg
+from ._factory import _create_aa
 
 default_cfgs = generate_default_cfgs({
     f"{depth}_{method}": base_cfg(depth) for depth in ("resnet18", "resnet50") for method in ("aps", "lps")
 })
 
-
-def _polyphase(base: str, method: str, pretrained: bool, kwargs: dict) -> nn.Module:
-    kwargs.setdefault("filt_size", 1)
-    kwargs.setdefault("pad_mode", "circular")
-    kwargs.setdefault("stem", True)
-    kwargs.setdefault("method", method)
-    return create_aa_model(f"{base}_{method}", base, pretrained, **kwargs)
+#: polyphase defaults: no blur, circular padding, the stem converted too (exact circular-shift invariance)
+APS = dict(method="aps", filt_size=1, pad_mode="circular", stem=True)
+LPS = dict(APS, method="lps")
 
 
 @register_model
 def resnet18_aps(pretrained: bool = False, **kwargs) -> nn.Module:
     """ResNet-18 with adaptive polyphase sampling, circular padding (exact circular-shift invariance)."""
-    return _polyphase("resnet18", "aps", pretrained, kwargs)
+    return _create_aa("resnet18_aps", pretrained, **{**APS, **kwargs})
 
 
 @register_model
 def resnet50_aps(pretrained: bool = False, **kwargs) -> nn.Module:
     """ResNet-50 with adaptive polyphase sampling, circular padding (exact circular-shift invariance)."""
-    return _polyphase("resnet50", "aps", pretrained, kwargs)
+    return _create_aa("resnet50_aps", pretrained, **{**APS, **kwargs})
 
 
 @register_model
 def resnet18_lps(pretrained: bool = False, **kwargs) -> nn.Module:
     """ResNet-18 with learnable polyphase sampling, circular padding (exact in eval mode)."""
-    return _polyphase("resnet18", "lps", pretrained, kwargs)
+    return _create_aa("resnet18_lps", pretrained, **{**LPS, **kwargs})
 
 
 @register_model
 def resnet50_lps(pretrained: bool = False, **kwargs) -> nn.Module:
     """ResNet-50 with learnable polyphase sampling, circular padding (exact in eval mode)."""
-    return _polyphase("resnet50", "lps", pretrained, kwargs)
+    return _create_aa("resnet50_lps", pretrained, **{**LPS, **kwargs})

@@ -1,14 +1,25 @@
-"""Checkpoint converters."""
+"""Zhang's released checkpoints: the release table, the converter to our models, and where weights come from."""
 
-from .zhang import (
-    ZHANG_ARCHS,
-    convert_zhang_state_dict,
-    from_zhang,
-    unwrap_state_dict,
-    zhang_key_map,
-    zhang_model_name,
-)
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from .releases import ZHANG_RELEASES, ZhangFile, ZhangRelease, zhang_file, zhang_release, zhang_releases
+from .sources import ZHANG_DIR_ENV, converted_path, zhang_weights
+from .zhang import convert_zhang_state_dict, from_zhang, unwrap_state_dict, zhang_key_map, zhang_model_name
 
 __all__ = [
-    "ZHANG_ARCHS", "convert_zhang_state_dict", "from_zhang", "unwrap_state_dict", "zhang_key_map", "zhang_model_name",
+    "ZHANG_DIR_ENV", "ZHANG_RELEASES", "ZhangFile", "ZhangRelease", "convert_zhang_state_dict", "converted_path",
+    "from_zhang", "unwrap_state_dict", "zhang_file", "zhang_key_map", "zhang_model_name", "zhang_release",
+    "zhang_releases", "zhang_weights",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ZHANG_ARCHS":  # kept for one release
+        warnings.warn("timm_aa.weights.ZHANG_ARCHS is deprecated; use timm_aa.weights.ZHANG_RELEASES "
+                      "(his arch -> our model: {r.arch: r.model for r in ZHANG_RELEASES})", DeprecationWarning,
+                      stacklevel=2)
+        return {r.arch: r.model for r in ZHANG_RELEASES}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

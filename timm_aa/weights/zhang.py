@@ -17,14 +17,9 @@ import timm
 import torch
 from torch import nn
 
-ZHANG_ARCHS: dict[str, str] = {
-    **{name: f"{name}_aa" for name in (
-        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
-        "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161", "densenet169", "densenet201",
-        "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "alexnet",
-    )},
-    "mobilenet_v2": "mobilenetv2_100_aa",
-}
+from ..errors import TimmAAError
+from .checkpoint import check_hash, read_zhang_checkpoint
+from .releases import zhang_release
 
 StateDict = Mapping[str, torch.Tensor]
 
@@ -36,9 +31,7 @@ def zhang_model_name(arch: str) -> str:
         >>> zhang_model_name('mobilenet_v2')
         'mobilenetv2_100_aa'
     """
-    if arch not in ZHANG_ARCHS:
-        raise ValueError(f"unknown Zhang architecture {arch!r}; expected one of {sorted(ZHANG_ARCHS)}")
-    return ZHANG_ARCHS[arch]
+    return zhang_release(arch).model
 
 
 def unwrap_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -66,7 +59,7 @@ def _kind(key: str) -> str:
 def _check_filters(sd: StateDict, filt_size: int) -> None:
     for key, value in sd.items():
         if _kind(key) == "filt" and tuple(value.shape[-2:]) != (filt_size, filt_size):
-            raise ValueError(
+            raise TimmAAError(
                 f"checkpoint key {key!r} holds a {value.shape[-2]}x{value.shape[-1]} blur filter, "
                 f"but filt_size={filt_size} was requested"
             )
@@ -84,7 +77,7 @@ def zhang_key_map(
     """Map each tensor key of Zhang's checkpoint to our model's key (blur filters and counters left out).
 
     ``model_kwargs`` (e.g. ``num_classes``) are those of the target model.
-    Raises ``ValueError`` naming the first key that does not fit.
+    Raises ``TimmAAError`` naming the first key that does not fit.
 
     Example:
         >>> import antialiased_cnns
@@ -101,7 +94,7 @@ def zhang_key_map(
     for theirs, mine in zip(theirs_keys, our_keys, strict=False):  # a length mismatch is reported below
         a, b = sd[theirs], ours[mine]
         if _kind(theirs) != _kind(mine) or a.numel() != b.numel() or (a.dim() == b.dim() and a.shape != b.shape):
-            raise ValueError(
+            raise TimmAAError(
                 f"checkpoint does not fit {arch} (filt_size={filt_size}): its key {theirs!r} "
                 f"{tuple(a.shape)} meets {mine!r} {tuple(b.shape)} of {zhang_model_name(arch)}"
             )
@@ -110,7 +103,7 @@ def zhang_key_map(
         extra = theirs_keys[len(our_keys)] if len(theirs_keys) > len(our_keys) else None
         missing = our_keys[len(theirs_keys)] if extra is None else None
         what = f"has an extra key {extra!r}" if extra else f"lacks the tensor for our key {missing!r}"
-        raise ValueError(f"checkpoint does not fit {arch} (filt_size={filt_size}): it {what}")
+        raise TimmAAError(f"checkpoint does not fit {arch} (filt_size={filt_size}): it {what}")
     return mapping
 
 
@@ -143,8 +136,9 @@ def from_zhang(
 ) -> nn.Module:
     """Our ``*_aa`` model with the weights of one of Zhang's checkpoints, loaded strictly.
 
-    ``checkpoint`` is a path to his ``.pth`` (read with ``weights_only=True``) or a state dict,
-    bare or wrapped in ``{'state_dict': ...}``. ``kwargs`` go to ``timm.create_model``.
+    ``checkpoint`` is a path to his ``.pth`` or a state dict, bare or wrapped in ``{'state_dict': ...}``. A
+    file is read with ``weights_only=True`` and refused when its SHA-256 does not start with the hash prefix
+    in its name (``...-cad66808.pth``). ``kwargs`` go to ``timm.create_model``.
 
     Example:
         >>> import antialiased_cnns
@@ -153,12 +147,13 @@ def from_zhang(
     name = zhang_model_name(arch)
     if isinstance(checkpoint, (str, os.PathLike)):
         if not os.path.isfile(checkpoint):
-            raise FileNotFoundError(f"no checkpoint file at {os.fspath(checkpoint)!r}")
-        checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            raise TimmAAError(f"no checkpoint file at {os.fspath(checkpoint)!r}")
+        check_hash(checkpoint)
+        checkpoint = read_zhang_checkpoint(checkpoint, wrapped=False)
     sd = unwrap_state_dict(checkpoint)
     weights = [v for k, v in sd.items() if _kind(k) == "weight"]
     if not weights:
-        raise ValueError(f"checkpoint has no weight tensors (keys: {list(sd)[:5]})")
+        raise TimmAAError(f"checkpoint has no weight tensors (keys: {list(sd)[:5]})")
     kwargs.setdefault("num_classes", weights[-1].shape[0])  # the classifier comes last in every arch
     converted = convert_zhang_state_dict(sd, arch, filt_size, **kwargs)
     model = timm.create_model(name, filt_size=filt_size, **kwargs)

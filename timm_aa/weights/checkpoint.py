@@ -1,0 +1,98 @@
+"""Read one of Zhang's ``.pth`` files safely: hash checked against its name, unpickled with
+``weights_only=True`` (no code from the file runs), and refused unless it holds what his files hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from ..errors import TimmAAError
+
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.pth$")
+
+
+class RefusedCheckpoint(TimmAAError):
+    """A file that is not loaded: its hash does not match its name, or it is not in Zhang's format.
+
+    ``reason`` is the short form (``hash mismatch (...)``, ``not his format (...)``).
+    """
+
+    def __init__(self, path: str, reason: str, fix: str) -> None:
+        super().__init__(f"{path}: {reason}; refused, nothing was loaded. {fix}")
+        self.path, self.reason = path, reason
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile() as f:
+        ...     sha256_of(f.name)[:8]
+        'e3b0c442'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def hash_in_name(path: str | os.PathLike) -> str | None:
+    """The hash prefix a file name carries (``...-cad66808.pth``), as torch.hub names them.
+
+    Example:
+        >>> hash_in_name('resnet50_lpf4_finetune-cad66808.pth'), hash_in_name('w.pth')
+        ('cad66808', None)
+    """
+    match = _HASH_IN_NAME.search(os.path.basename(os.fspath(path)))
+    return match.group(1) if match else None
+
+
+def check_hash(path: str | os.PathLike, prefix: str | None = None) -> str:
+    """The file's SHA-256; ``RefusedCheckpoint`` when it does not start with ``prefix`` (default: the hash
+    prefix in the file's name; no check when the name has none)."""
+    path = os.fspath(path)
+    prefix = prefix or hash_in_name(path)
+    digest = sha256_of(path)
+    if prefix and not digest.startswith(prefix):
+        raise RefusedCheckpoint(path, f"hash mismatch (its SHA-256 begins {digest[:len(prefix)]}, its name says "
+                                      f"{prefix})", "The file is damaged or not the released one: get it again.")
+    return digest
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, Mapping):
+        return f"a dict with keys {sorted(map(str, obj))[:4]}"
+    return f"a {type(obj).__name__}"
+
+
+def read_zhang_checkpoint(path: str | os.PathLike, wrapped: bool = True) -> dict[str, torch.Tensor]:
+    """The state dict inside one of Zhang's files: ``{'state_dict': {name: tensor}}`` (with ``wrapped=False``
+    a bare ``{name: tensor}`` is accepted too). Anything else is refused with ``RefusedCheckpoint``.
+
+    Example:
+        >>> # sd = read_zhang_checkpoint('resnet50_lpf4_finetune-cad66808.pth')
+    """
+    path = os.fspath(path)
+    fix = "His files are dicts with a 'state_dict' of tensors, saved by torch.save."
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # any failure to read gets the same verdict: not his file
+        what = "it holds pickled Python objects, not only tensors" if "Unsupported global" in str(err) \
+            else f"torch.load(weights_only=True) cannot read it: {type(err).__name__}"
+        raise RefusedCheckpoint(path, f"not his format ({what})", fix) from None
+    sd = checkpoint.get("state_dict") if isinstance(checkpoint, Mapping) else None
+    if sd is None and not wrapped and isinstance(checkpoint, Mapping):
+        sd = checkpoint
+    if not isinstance(sd, Mapping) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        found = _describe(checkpoint) if sd is None else f"a 'state_dict' that is {_describe(sd)}"
+        raise RefusedCheckpoint(path, f"not his format (expected a dict with a 'state_dict' of tensors, found "
+                                      f"{found})", fix)
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}

@@ -1,0 +1,202 @@
+"""Where the weights of a Zhang tag (``resnet50_aa.zhang_lpf4_ft_in1k``) come from, first that works:
+
+0. our converted copy in the cache (``<torch hub>/checkpoints/timm_aa/``), written by an earlier load: no network;
+1. the Hub repository of the tag's pretrained config (``timm-aa/<model>.<tag>``, see ``TIMM_AA_HUB_ORG``);
+2. his original file under its exact name in the folder named by ``TIMM_AA_ZHANG_DIR`` or in the torch hub
+   checkpoint folder (where his package downloaded it), its SHA-256 checked against the name's prefix;
+3. his original URL (``TIMM_AA_ZHANG_URL`` names a mirror), with the same check and a short timeout.
+
+A file from 2 or 3 is read with ``weights_only=True``, converted with the key map of ``zhang.py``, and cached
+as safetensors (written to a temporary file, then renamed). ``HF_HUB_OFFLINE=1`` makes no network request at
+all. When every place fails, one :class:`~timm_aa.errors.TimmAAError` lists each with its result and the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..atomic import atomic_path
+from ..errors import TimmAAError
+from .checkpoint import RefusedCheckpoint, check_hash, read_zhang_checkpoint
+from .download import DownloadFailed, download_to_temp
+from .releases import ZhangFile
+from .zhang import convert_zhang_state_dict
+
+ZHANG_DIR_ENV = "TIMM_AA_ZHANG_DIR"
+HUB_WEIGHTS_NAME = "model.safetensors"
+_log = logging.getLogger(__name__)
+
+
+def is_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set, as read now or when the Hub client loaded.
+
+    Example:
+        >>> isinstance(is_offline(), bool)
+        True
+    """
+    from huggingface_hub import constants
+
+    now = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").upper()
+    return now in ("1", "ON", "YES", "TRUE") or bool(constants.HF_HUB_OFFLINE)
+
+
+def checkpoint_dir(cache_dir: str | os.PathLike | None = None) -> str:
+    """The folder torch.hub keeps checkpoints in (``cache_dir`` when given), where his package put his files.
+
+    Example:
+        >>> checkpoint_dir('/data/cache')
+        '/data/cache'
+    """
+    return os.fspath(cache_dir) if cache_dir else os.path.join(torch.hub.get_dir(), "checkpoints")
+
+
+def converted_path(file: ZhangFile, cache_dir: str | os.PathLike | None = None) -> str:
+    """Where our safetensors conversion of his ``file`` is cached.
+
+    Example:
+        >>> from timm_aa.weights.releases import zhang_file
+        >>> os.path.basename(converted_path(zhang_file('resnet18_aa', 'zhang_lpf3_in1k')))
+        'resnet18_aa.zhang_lpf3_in1k-449351b9.safetensors'
+    """
+    name = f"{file.model}.{file.tag}-{file.sha256_prefix}.safetensors"
+    return os.path.join(checkpoint_dir(cache_dir), "timm_aa", name)
+
+
+@dataclass
+class _Search:
+    file: ZhangFile
+    cache_dir: str | os.PathLike | None
+    tried: list[tuple[str, str]] = field(default_factory=list)  # (place, result)
+
+    def convert(self, path: str, source: str) -> str:
+        """Check, read and convert his file at ``path``; cache and return the safetensors path."""
+        digest = check_hash(path, self.file.sha256_prefix)
+        state = read_zhang_checkpoint(path)
+        try:
+            converted = convert_zhang_state_dict(state, self.file.arch, self.file.filt_size)
+        except TimmAAError as err:
+            raise RefusedCheckpoint(path, f"not his format ({err})", "") from None
+        target = converted_path(self.file, self.cache_dir)
+        metadata = {"format": "pt", "architecture": self.file.model, "tag": self.file.tag,
+                    "source_file": self.file.name, "source_sha256": digest, "source": source}
+        with atomic_path(target) as tmp:
+            save_file({k: v.contiguous() for k, v in converted.items()}, tmp, metadata=metadata)
+        _log.info("converted %s (%s) into %s", self.file.name, source, target)
+        return target
+
+    def cached(self) -> str | None:
+        path = converted_path(self.file, self.cache_dir)
+        if not os.path.isfile(path):
+            return None
+        try:
+            with safe_open(path, framework="pt") as f:
+                digest = (f.metadata() or {}).get("source_sha256", "")
+            result = "not converted from his file"
+        except Exception as err:  # a damaged cache entry is converted again, and overwritten
+            digest, result = "", f"unreadable ({type(err).__name__})"
+        if digest.startswith(self.file.sha256_prefix):
+            return path
+        self.tried.append((f"converted copy {path}", f"{result}, ignored"))
+        return None
+
+    def hub(self, repo_id: str | None) -> str | None:
+        if not repo_id:
+            return None
+        from huggingface_hub import hf_hub_download
+
+        offline = is_offline()
+        try:
+            return hf_hub_download(repo_id, HUB_WEIGHTS_NAME, cache_dir=self.cache_dir, local_files_only=offline)
+        except Exception as err:  # every Hub failure is reported below, in one message
+            self.tried.append((f"Hugging Face Hub {repo_id}", _hub_result(err, offline)))
+        return None
+
+    def local(self) -> str | None:
+        folders = [os.environ[ZHANG_DIR_ENV]] if os.environ.get(ZHANG_DIR_ENV) else []
+        for folder in dict.fromkeys([*folders, checkpoint_dir(self.cache_dir)]):
+            path = os.path.join(folder, self.file.name)
+            if not os.path.isfile(path):
+                self.tried.append((path, "not found"))
+                continue
+            try:
+                return self.convert(path, path)
+            except RefusedCheckpoint as err:
+                self.tried.append((path, err.reason + ", refused"))
+        return None
+
+    def url(self, progress: bool) -> str | None:
+        url = self.file.url
+        if is_offline():
+            self.tried.append((url, "skipped: offline (HF_HUB_OFFLINE=1)"))
+            return None
+        try:
+            tmp = download_to_temp(url, os.path.dirname(converted_path(self.file, self.cache_dir)), progress=progress)
+        except DownloadFailed as err:
+            self.tried.append((url, err.reason))
+            return None
+        try:
+            return self.convert(tmp, url)
+        except RefusedCheckpoint as err:
+            self.tried.append((url, err.reason + ", refused"))
+            return None
+        finally:
+            os.unlink(tmp)
+
+    def error(self) -> TimmAAError:
+        places = "\n".join(f"  {i}. {place}: {result}" for i, (place, result) in enumerate(self.tried, 1))
+        f = self.file
+        return TimmAAError(
+            f"no pretrained weights for {f.model}.{f.tag} (Zhang's {f.name}). Tried, in order:\n{places}\n"
+            f"Fix: put his file {f.name} into {checkpoint_dir(self.cache_dir)} (or into the folder named by "
+            f"{ZHANG_DIR_ENV}), or convert a copy under any name with "
+            f"timm_aa.from_zhang(path, {f.arch!r}, filt_size={f.filt_size})."
+        )
+
+
+def _hub_result(err: Exception, offline: bool) -> str:
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if isinstance(err, GatedRepoError):
+        return f"{status or 403} (gated: accept its terms on the Hub and log in)"
+    if isinstance(err, RepositoryNotFoundError):
+        return f"{status or 404} (no such repository)"
+    if isinstance(err, LocalEntryNotFoundError):
+        if offline:
+            return "offline (HF_HUB_OFFLINE=1) and not in the Hub cache"
+        cause = err.__cause__ or err.__context__
+        return f"unreachable ({type(cause).__name__ if cause else 'no connection'}; HF_HUB_OFFLINE=1 skips the network)"
+    if isinstance(err, EntryNotFoundError) or status == 404:
+        return f"404 (the repository has no {HUB_WEIGHTS_NAME})"
+    return f"HTTP {status}" if status else f"failed ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
+
+
+def zhang_weights(
+    file: ZhangFile,
+    hub_id: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> str:
+    """Path of a safetensors file with our model's weights for Zhang's ``file``, found in the order of the
+    module docstring; ``TimmAAError`` naming every place tried when none works.
+
+    Example:
+        >>> from timm_aa.weights.releases import zhang_file
+        >>> # zhang_weights(zhang_file('resnet50_aa', 'zhang_lpf4_ft_in1k'), 'timm-aa/resnet50_aa.zhang_lpf4_ft_in1k')
+    """
+    search = _Search(file, cache_dir)
+    path = search.cached() or search.hub(hub_id) or search.local() or search.url(progress)
+    if path is None:
+        raise search.error()
+    return path
