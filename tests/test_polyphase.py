@@ -111,8 +111,8 @@ def test_converted_lps_equals_aps_before_fine_tuning(tmp_path):
     base = randomize_batchnorm(timm.create_model("resnet18", num_classes=4))
     path = tmp_path / "base.safetensors"
     timm_aa.hub.save_weights(base, str(path))
-    aps, fresh_aps = build_model(TrainConfig(model="resnet18_aps", init_from=f"resnet18@{path}"), 4)
-    lps, fresh_lps = build_model(TrainConfig(model="resnet18_lps", init_from=f"resnet18@{path}"), 4)
+    aps, fresh_aps = build_model(TrainConfig(model="resnet18_aps", init_from=f"resnet18:{path}"), 4)
+    lps, fresh_lps = build_model(TrainConfig(model="resnet18_lps", init_from=f"resnet18:{path}"), 4)
     assert fresh_aps == [] and fresh_lps and all(".scorer." in k for k in fresh_lps)
     x = torch.randn(2, 3, 96, 96)
     with torch.no_grad():
