@@ -8,30 +8,31 @@ Example:
     >>> converted = timm_aa.antialias(timm.create_model('resnet18'))
 """
 
-from . import models
-from .antialias import antialias, find_downsampling
-from .layers import BlurConv2d, BlurPool2d, MaxBlurPool2d, blur_pool2d, max_blur_pool2d
+from . import models  # noqa: F401  (importing it registers the *_aa models with timm)
+from ._deprecation import moved_names
+from .antialias import antialias
+from .errors import TimmAAError
+from .layers import APSPool2d, BlurConv2d, BlurPool2d, LPSPool2d, MaxBlurPool2d, blur_pool2d, max_blur_pool2d
 from .weights import convert_zhang_state_dict, from_zhang, zhang_key_map
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "APSPool2d",
     "BlurConv2d",
     "BlurPool2d",
+    "LPSPool2d",
     "MaxBlurPool2d",
+    "TimmAAError",
     "antialias",
-    "convert_zhang_state_dict",
     "blur_pool2d",
-    "find_downsampling",
+    "convert_zhang_state_dict",
     "from_zhang",
     "max_blur_pool2d",
-    "models",
     "zhang_key_map",
 ]
 
-
-def __getattr__(name: str) -> object:  # names kept for one release, with a DeprecationWarning
-    found = models.deprecated_alias(name)
-    if found is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return found
+__getattr__ = moved_names(__name__, {  # names of 0.1, kept for one release
+    "create_aa_model": ("timm_aa.models._factory", "create_aa_model", "timm.create_model(name, ...)"),
+    "find_downsampling": ("timm_aa.antialias", "find_downsampling", "timm_aa.antialias.find_downsampling"),
+})

@@ -17,12 +17,12 @@ The stem convolution (the first strided op, when it is a convolution) stays stri
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
 
+from ._deprecation import warn_deprecated
 from .downsamplers import Downsampling, polyphase_of, resolve_aa_layer
 from .errors import TimmAAError
 from .layers import BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d
@@ -187,8 +187,8 @@ def antialias(
     if not isinstance(model, nn.Module):
         raise TypeError(f"antialias() takes a torch.nn.Module, got {type(model).__name__}")
     if method is not None or isinstance(aa_layer, int):
-        warnings.warn("antialias(model, filt_size) positionally and method= are deprecated and will be removed in "
-                      "timm-aa 0.3; use antialias(model, aa_layer, filt_size=...)", DeprecationWarning, stacklevel=2)
+        warn_deprecated("antialias(model, filt_size) positionally, and method=",
+                        "antialias(model, aa_layer, filt_size=...)")
         if isinstance(aa_layer, int):
             aa_layer, filt_size = "blur", aa_layer
         aa_layer = method or aa_layer

@@ -6,11 +6,10 @@ the state dict of the model it came from with ``strict=True``.
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import nn
 
+from .._deprecation import warn_deprecated
 from .blur_pool import BlurPool2d
 
 
@@ -53,8 +52,7 @@ class BlurConv2d(nn.Conv2d):
             groups=groups, bias=bias, padding_mode=padding_mode, device=device, dtype=dtype,
         )
         if pad_mode is not None:
-            warnings.warn("BlurConv2d(pad_mode=...) is deprecated and will be removed in timm-aa 0.3; "
-                          "use blur_pad_mode=", DeprecationWarning, stacklevel=2)
+            warn_deprecated("BlurConv2d(pad_mode=...)", "blur_pad_mode=", stacklevel=2)
             blur_pad_mode = pad_mode
         self.blur_first = blur_first
         channels = in_channels if blur_first else out_channels

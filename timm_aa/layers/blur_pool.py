@@ -6,11 +6,10 @@ Padding is Zhang's: ``(k - 1) // 2`` before and ``k // 2`` after on each axis, s
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 import torch.fx
 
+from .._deprecation import warn_deprecated
 from ._backends import ops, reference
 from .filters import BlurFilterModule, binomial_taps, check_filt_size
 from .helpers import check_input, check_pad_mode, to_pair
@@ -43,8 +42,8 @@ def blur_pool2d(
 def _legacy_blur_pool2d(x: torch.Tensor, filt, stride, pad_mode: str, warn: bool = True) -> torch.Tensor:
     """The 0.1 signature ``blur_pool2d(x, filt, stride, pad_mode)`` with 1D taps or a 2D filter."""
     if warn:
-        warnings.warn("blur_pool2d(x, filt, ...) with a filter tensor or taps is deprecated and will be removed in "
-                      "timm-aa 0.3; pass filt_size=K (the binomial filter's size)", DeprecationWarning, stacklevel=3)
+        warn_deprecated("blur_pool2d(x, filt, ...) with a filter tensor or taps",
+                        "blur_pool2d(x, filt_size=K) (the binomial filter's size)", stacklevel=4)
     check_input(x, "blur_pool2d")
     stride, pad_mode = to_pair(stride, "stride"), check_pad_mode(pad_mode)
     if isinstance(filt, torch.Tensor) and filt.dim() == 2:

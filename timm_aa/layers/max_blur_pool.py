@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 import torch.fx
 
+from .._deprecation import warn_deprecated
 from ..errors import TimmAAError
 from ._backends import ops, reference
 from .filters import BlurFilterModule, binomial_taps, check_filt_size
@@ -48,9 +47,8 @@ def max_blur_pool2d(
 
 def _legacy_max_blur_pool2d(x: torch.Tensor, filt, kernel_size, stride, padding, pad_mode: str) -> torch.Tensor:
     """The 0.1 signature ``max_blur_pool2d(x, filt, kernel_size, stride, padding, pad_mode)``."""
-    warnings.warn("max_blur_pool2d(x, filt, kernel_size, stride, padding) is deprecated and will be removed in "
-                  "timm-aa 0.3; use max_blur_pool2d(x, kernel_size, stride, padding, filt_size=K)",
-                  DeprecationWarning, stacklevel=3)
+    warn_deprecated("max_blur_pool2d(x, filt, kernel_size, stride, padding)",
+                    "max_blur_pool2d(x, kernel_size, stride, padding, filt_size=K)", stacklevel=4)
     check_input(x, "max_blur_pool2d")
     kernel = to_pair(kernel_size, "kernel_size")
     pad = _check_padding(padding, kernel)

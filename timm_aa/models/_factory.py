@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -122,24 +121,12 @@ def register_zhang_family(family: str, module: str, **defaults: Any) -> None:
                                            f"his weights: pretrained=True or a zhang_* tag).", **defaults)
 
 
-def deprecated_alias(name: str, stacklevel: int = 3) -> Any:
-    """The object an old public name stands for, with a ``DeprecationWarning`` (for a package's module
-    ``__getattr__``); ``None`` for other names.
-
-    Example:
-        >>> deprecated_alias('nothing') is None
-        True
-    """
-    if name != "create_aa_model":
-        return None
-    warnings.warn("timm_aa.create_aa_model is deprecated and will be removed in the next release; use "
-                  "timm.create_model(name, ...) or timm_aa.antialias(model)", DeprecationWarning,
-                  stacklevel=stacklevel)
-    return create_aa_model
-
-
 def create_aa_model(
     variant: str, base: str, pretrained: bool = False, *, zhang_stem: bool = False, **kwargs: Any
 ) -> nn.Module:
-    """Deprecated (importing it warns): use ``timm.create_model(variant, ...)``; kept for one release."""
+    """Deprecated (importing it warns): use ``timm.create_model(variant, ...)``; kept for one release.
+
+    Example:
+        >>> # create_aa_model('resnet18_aa', 'resnet18', zhang_stem=True)  ->  timm.create_model('resnet18_aa')
+    """
     return _build(variant, base, pretrained, {"stem_max_pool": 2, **kwargs} if zhang_stem else kwargs)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
-from typing import Any
-
+from .._deprecation import moved_names
 from .releases import ZHANG_RELEASES, ZhangFile, ZhangRelease, zhang_file, zhang_release, zhang_releases
 from .sources import ZHANG_DIR_ENV, converted_path, zhang_weights
 from .zhang import convert_zhang_state_dict, from_zhang, unwrap_state_dict, zhang_key_map, zhang_model_name
@@ -16,10 +14,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "ZHANG_ARCHS":  # kept for one release
-        warnings.warn("timm_aa.weights.ZHANG_ARCHS is deprecated; use timm_aa.weights.ZHANG_RELEASES "
-                      "(his arch -> our model: {r.arch: r.model for r in ZHANG_RELEASES})", DeprecationWarning,
-                      stacklevel=2)
-        return {r.arch: r.model for r in ZHANG_RELEASES}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = moved_names(__name__, {
+    "ZHANG_ARCHS": ("timm_aa.weights.releases", "ARCH_TO_MODEL", "{r.arch: r.model for r in ZHANG_RELEASES}"),
+})

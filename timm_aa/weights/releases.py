@@ -126,6 +126,8 @@ ZHANG_RELEASES: tuple[ZhangRelease, ...] = (
     _R("alexnet", "alexnet_aa", "AlexNet", "alexnet", "20598a7a",
        {2: "da8aca74", 3: "f9bbc410", 4: "0114fe25", 5: "4fa3706a"}),
 )
+#: his architecture name -> our registered model (derived from the table)
+ARCH_TO_MODEL: dict[str, str] = {r.arch: r.model for r in ZHANG_RELEASES}
 
 
 def zhang_releases(family: str | None = None) -> tuple[ZhangRelease, ...]:
