@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from . import models as _registered  # noqa: F401  (registers the *_aa models)
+from .errors import TimmAAError
 
 
 def suggest_models(name: str, n: int = 5) -> list[str]:
@@ -40,7 +41,7 @@ def check_model_name(name: str) -> str:
     if not timm.is_model(arch):
         close = suggest_models(arch)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(f"unknown model {name!r}{hint}")
+        raise TimmAAError(f"unknown model {name!r}{hint}")
     return name
 
 
@@ -58,7 +59,7 @@ def _safetensors_arch(path: str) -> tuple[str, dict[str, Any]]:
     with safe_open(path, framework="pt") as f:
         meta = f.metadata() or {}
     if "architecture" not in meta:
-        raise ValueError(
+        raise TimmAAError(
             f"{path!r} has no 'architecture' in its metadata; name it as ARCH@{path} (e.g. resnet50_aa@{path})"
         )
     return meta["architecture"], json.loads(meta.get("model_args", "{}"))
@@ -71,9 +72,9 @@ def load_checkpoint_model(arch: str, path: str, **kwargs: Any) -> nn.Module:
         >>> # load_checkpoint_model('resnet18_aa', 'out/export/model.safetensors')
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint file at {path!r}")
+        raise TimmAAError(f"no checkpoint file at {path!r}")
     if not path.endswith(".safetensors"):
-        raise ValueError(f"checkpoints must be .safetensors files, got {path!r}")
+        raise TimmAAError(f"checkpoints must be .safetensors files, got {path!r}")
     state = load_file(path)
     check_model_name(arch)
     num_classes = _classifier_outputs(arch.split(".", 1)[0], state)
@@ -84,7 +85,7 @@ def load_checkpoint_model(arch: str, path: str, **kwargs: Any) -> nn.Module:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         first = str(err).strip().splitlines()[:3]
-        raise ValueError(f"weights in {path!r} do not fit {arch}: {' '.join(first)}") from None
+        raise TimmAAError(f"weights in {path!r} do not fit {arch}: {' '.join(first)}") from None
     return model
 
 
@@ -100,7 +101,7 @@ def carries_weights(spec: str) -> bool:
 
 
 def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
-    """Create a model from a spec, the way every timm-aa tool reads ``--model``.
+    """Create a model from a spec, the way every timm-aa tool reads a model argument.
 
     - ``resnet50_aa`` or ``resnet50.a1_in1k``: a timm name (``pretrained`` loads timm's weights);
     - ``hf-hub:org/repo`` or ``local-dir:/path``: timm's Hub / folder loading (always with weights);
@@ -114,14 +115,14 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
         raise TypeError(f"a model spec must be a non-empty string, got {spec!r}")
     if spec.startswith(("hf-hub:", "local-dir:")):
         if spec.startswith("local-dir:") and not os.path.isdir(spec[len("local-dir:"):]):
-            raise FileNotFoundError(f"no model folder at {spec[len('local-dir:'):]!r}")
+            raise TimmAAError(f"no model folder at {spec[len('local-dir:'):]!r}")
         return timm.create_model(spec, pretrained=True, **kwargs)
     if "@" in spec:
         arch, path = spec.split("@", 1)
         return load_checkpoint_model(arch, path, **kwargs)
     if spec.endswith(".safetensors"):
         if not os.path.isfile(spec):
-            raise FileNotFoundError(f"no checkpoint file at {spec!r}")
+            raise TimmAAError(f"no checkpoint file at {spec!r}")
         arch, model_args = _safetensors_arch(spec)
         return load_checkpoint_model(arch, spec, **{**model_args, **kwargs})
     check_model_name(spec)

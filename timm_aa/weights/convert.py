@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import TimmAAError
 from ..hub import write_export
 from .pretrained import ORIGIN_URL, WEIGHTS_LICENSE, zhang_tag
 from .zhang import ZHANG_ARCHS, from_zhang, unwrap_state_dict
@@ -38,7 +39,8 @@ def parse_checkpoint_name(path: str) -> ZhangCheckpoint:
     """
     match = _NAME.match(os.path.basename(path))
     if not match or match.group("arch") not in ZHANG_ARCHS:
-        raise ValueError(f"{os.path.basename(path)!r} is not named like Zhang's checkpoints (ARCH_lpfK[_finetune].pth)")
+        raise TimmAAError(f"{os.path.basename(path)!r} is not named like Zhang's checkpoints "
+                          "(ARCH_lpfK[_finetune].pth)")
     return ZhangCheckpoint(path, match.group("arch"), int(match.group("filt")), bool(match.group("ft")))
 
 
@@ -53,7 +55,7 @@ def verify_against_zhang(ckpt: ZhangCheckpoint, model: torch.nn.Module, atol: fl
     with torch.inference_mode():
         diff = (ref.eval()(x) - model.eval()(x)).abs().max().item()
     if not diff <= atol:
-        raise ValueError(f"{ckpt.path}: converted logits differ from antialiased_cnns by {diff:.3g} > {atol}")
+        raise TimmAAError(f"{ckpt.path}: converted logits differ from antialiased_cnns by {diff:.3g} > {atol}")
     return diff
 
 
@@ -87,8 +89,8 @@ def find_checkpoints(path: str) -> list[str]:
     if os.path.isdir(path):
         found = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".pth"))
         if not found:
-            raise ValueError(f"no .pth files in {path!r}")
+            raise TimmAAError(f"no .pth files in {path!r}")
         return found
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint at {path!r}")
+        raise TimmAAError(f"no checkpoint at {path!r}")
     return [path]
