@@ -105,6 +105,9 @@ def test_an_unwritable_output_is_refused_before_any_work(export_dir, unwritable,
     (b"\x00\x9f garbage", "is not a consistency report: it is not JSON"),
     (b'{"schema": "something/else"}', "is not a timm-aa consistency report"),
     (b'{"schema": "timm-aa/consistency/1", "results": [{"protocol": "random"}]}', "not a complete consistency"),
+    (json.dumps({"schema": "timm-aa/consistency/1", "results": [
+        {"model": "resnet18_aa", "weights": "random", "protocol": "random", "consistency": 100.0, "accuracy": 0.0,
+         "num_images": 10, "resize": 256, "crop": 224, "passes": 5}]}).encode(), "measured with random weights"),
 ])
 def test_a_bad_eval_json_names_the_file(export_dir, tmp_path, capsys, content, message):
     path = tmp_path / "report.json"
