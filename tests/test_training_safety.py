@@ -125,7 +125,7 @@ def test_a_user_export_folder_in_the_output_is_refused_before_training(digits_fo
 
 
 def test_a_vit_at_an_input_size_it_cannot_take_is_one_line(digits_folder, tmp_path, capsys):
-    code, _, err = _train(["--model", "vit_tiny_patch16_224", "--input-size", "32", "--data", str(digits_folder),
-                           "--output", str(tmp_path / "run"), "--no-progress"], capsys)
+    code, _, err = _train(["--model", "vit_tiny_patch16_224", "--input-size", "32", "--batch-size", "8", "--data",
+                           str(digits_folder), "--output", str(tmp_path / "run"), "--no-progress"], capsys)
     assert code == 2
     assert "--input-size 32: vit_tiny_patch16_224 cannot take 32x32 images" in err and "224x224" in err

@@ -76,6 +76,18 @@ def debugging(flag: bool = False) -> bool:
     return flag or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a message is logged (a redirect, pytest's capture)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def configure_logging(debug: bool = False) -> None:
     """Show the library's progress messages (logger ``timm_aa``, INFO; DEBUG with ``debug``) on stderr.
 
@@ -86,10 +98,9 @@ def configure_logging(debug: bool = False) -> None:
     """
     logger = logging.getLogger("timm_aa")
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
-    if not any(getattr(h, "_timm_aa_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler()  # sys.stderr at the time of each message
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._timm_aa_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
 
 
