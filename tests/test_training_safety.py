@@ -124,6 +124,16 @@ def test_a_user_export_folder_in_the_output_is_refused_before_training(digits_fo
     assert os.listdir(tmp_path / "run") == ["export"]
 
 
+@pytest.mark.parametrize("flag, value, message", [
+    ("--opt", "adamq", "--opt adamq: Optimizer adamq not found in registry"),
+    ("--sched", "plateau", "--sched plateau: Plateau LR only supports step per epoch."),
+])
+def test_unknown_optimizer_or_schedule_is_one_line(digits_folder, tmp_path, capsys, flag, value, message):
+    code, _, err = _train([*FAST, "--data", str(digits_folder), "--output", str(tmp_path / "run"), flag, value],
+                          capsys)
+    assert code == 2 and message in err, err
+
+
 def test_a_vit_at_an_input_size_it_cannot_take_is_one_line(digits_folder, tmp_path, capsys):
     code, _, err = _train(["--model", "vit_tiny_patch16_224", "--input-size", "32", "--batch-size", "8", "--data",
                            str(digits_folder), "--output", str(tmp_path / "run"), "--no-progress"], capsys)

@@ -114,7 +114,8 @@ def build(directory: Path) -> Path:
     SHA-256 beside it, and return its path; a verified build already there is reused.
 
     Example:
-        >>>         >>> build(Path(tempfile.mkdtemp())).suffix
+        >>> import tempfile
+        >>> build(Path(tempfile.mkdtemp())).suffix
         '.so'
     """
     directory = _private_dir(directory)

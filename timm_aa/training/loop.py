@@ -148,15 +148,22 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
     train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                               num_workers=cfg.workers, generator=torch.Generator().manual_seed(cfg.seed))
     val_loader = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers)
-    optimizer = create_optimizer_v2(model, opt=cfg.opt, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    try:
+        optimizer = create_optimizer_v2(model, opt=cfg.opt, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    except ValueError as err:  # timm's registry has no such optimizer
+        raise TimmAAError(f"opt={cfg.opt!r}: {err}; use a timm optimizer name such as adamw or sgd") from None
     model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
     batches = len(train_loader) if cfg.max_train_batches is None else min(len(train_loader), cfg.max_train_batches)
     updates_per_epoch = math.ceil(batches / cfg.grad_accum)
-    scheduler, _ = create_scheduler_v2(  # warm-up and floor never above the peak: lr=0 stays 0
-        optimizer, sched=cfg.sched, num_epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs,
-        warmup_lr=min(1e-5, cfg.lr), min_lr=min(cfg.min_lr, cfg.lr), step_on_epochs=False,
-        updates_per_epoch=updates_per_epoch,
-    )
+    try:
+        scheduler, _ = create_scheduler_v2(  # warm-up and floor never above the peak: lr=0 stays 0
+            optimizer, sched=cfg.sched, num_epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs,
+            warmup_lr=min(1e-5, cfg.lr), min_lr=min(cfg.min_lr, cfg.lr), step_on_epochs=False,
+            updates_per_epoch=updates_per_epoch,
+        )
+    except (ValueError, AssertionError) as err:  # an unknown name; plateau, which steps per epoch only
+        raise TimmAAError(f"sched={cfg.sched!r}: {err} (schedules here step every update); use e.g. cosine, "
+                          "step or poly") from None
     ema = ModelEmaV3(accelerator.unwrap_model(model), decay=cfg.ema_decay) if cfg.ema else None
     state = TrainState()
     gumbel = GumbelSchedule(cfg.gumbel_tau0, cfg.gumbel_decay, cfg.gumbel_min)
