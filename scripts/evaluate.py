@@ -1,59 +1,82 @@
-"""Shift-consistency of timm models, by the protocols of Zhang (ICML 2019).
+r"""Shift-consistency of timm models, by the protocols of Zhang (ICML 2019).
 
-    python scripts/evaluate.py --model resnet18 --model resnet18_aa --data DIR \
+    python scripts/evaluate.py --model resnet18 --model resnet18_aa --pretrained --data DIR \
         --protocol random --protocol diagonal --protocol circular --output OUT
+    python scripts/evaluate.py --model resnet18_aa:runs/train/export/model.safetensors --data DIR
 
 DIR is an ImageFolder (DIR/<class>/<image>), a flat folder of images (no labels), a folder saved with
 datasets' save_to_disk, or hf:NAME for a dataset in the local Hugging Face cache. Unreadable images are
-skipped and listed; images smaller than --resize are resized up.
+skipped and listed; images smaller than --resize are resized up. Models without trained weights are refused
+(their numbers mean nothing) unless --allow-random-weights is given; their rows are then marked.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from timm_aa.cli import run_main
-from timm_aa.consistency import OFFSET_MODES, PROTOCOLS, ConsistencySettings
-from timm_aa.consistency.evaluate import run_evaluation
+from _bootstrap import light
+
+cli = light("cli")
+settings = light("consistency.settings")
+RUN_ARGS = ("models", "labels", "data", "split", "pretrained", "output", "progress", "allow_random_weights")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = cli.defaults(settings.ConsistencySettings)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                argument_default=argparse.SUPPRESS)
+    p.add_argument("--model", dest="models", action="append", required=True, metavar="SPEC",
+                   help="timm name, hf-hub:ORG/NAME, local-dir:PATH, FILE.safetensors or ARCH:FILE.safetensors "
+                        "(repeatable)")
+    p.add_argument("--label", dest="labels", action="append", metavar="NAME",
+                   help="display name for each --model, in order (default: the spec)")
+    p.add_argument("--data", required=True, metavar="DIR", help="image folder, saved datasets folder, or hf:NAME")
+    p.add_argument("--split", help="split of a Hugging Face dataset (default: validation, else test)")
+    p.add_argument("--protocol", dest="protocols", action="append", metavar="NAME", choices=settings.PROTOCOLS,
+                   help=f"{', '.join(settings.PROTOCOLS)}; repeatable (default: {', '.join(d['protocols'])})")
+    p.add_argument("--pretrained", action="store_true", help="load timm's pretrained weights for timm names")
+    p.add_argument("--allow-random-weights", action="store_true",
+                   help="measure models that have no trained weights anyway (their rows are marked)")
+    p.add_argument("--resize", type=int, help=f"R: resize and center-crop size (default {d['resize']})")
+    p.add_argument("--crop", type=int, help=f"S: crop size fed to the model (default {d['crop']})")
+    p.add_argument("--passes", type=int,
+                   help=f"passes over the data for the random and circular protocols (default {d['passes']})")
+    p.add_argument("--seed", type=int, help=f"seed of the crop offsets and shifts (default {d['seed']})")
+    p.add_argument("--offsets", choices=settings.OFFSET_MODES,
+                   help=f"random protocol: one offset pair per batch (Zhang's code) or per image "
+                        f"(default {d['offsets']})")
+    p.add_argument("--max-shift", type=int,
+                   help=f"circular shifts are drawn in [-M, M) (default {d['max_shift']})")
+    p.add_argument("--batch-size", type=int, help=f"images per forward pass (default {d['batch_size']})")
+    p.add_argument("--workers", type=int,
+                   help=f"data-loading worker processes (default {d['workers']}: load in the main process)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="run the models in channels_last memory format (often faster on GPU)")
+    p.add_argument("--device", help=f"torch device to run on: cpu, cuda, cuda:1, ... (default {d['device']})")
+    p.add_argument("--output", metavar="DIR",
+                   help="folder for consistency.json and PNG plots (default: print the table only)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    cli.add_debug_flag(p)
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", action="append", required=True,
-                   help="timm name, hf-hub:ORG/NAME, local-dir:PATH, FILE.safetensors or ARCH@FILE (repeatable)")
-    p.add_argument("--label", action="append", help="display name for each --model, in order (default: the spec)")
-    p.add_argument("--data", required=True, help="image folder, saved datasets folder, or hf:NAME")
-    p.add_argument("--split", default=None, help="split of a Hugging Face dataset (default: validation/test)")
-    p.add_argument("--protocol", action="append", choices=PROTOCOLS, help="repeatable (default: random)")
-    p.add_argument("--pretrained", action="store_true", help="load timm's pretrained weights for timm names")
-    p.add_argument("--resize", type=int, default=256, help="R: resize and center-crop size (default 256)")
-    p.add_argument("--crop", type=int, default=224, help="S: crop size fed to the model (default 224)")
-    p.add_argument("--passes", type=int, default=5, help="passes over the data for random/circular (default 5)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--offsets", choices=OFFSET_MODES, default="per-batch",
-                   help="random protocol: one offset pair per batch (Zhang's code, default) or per image")
-    p.add_argument("--max-shift", type=int, default=32, help="circular shifts are drawn in [-M, M) (default 32)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--output", default=None, help="folder for consistency.json and PNG plots")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
+    parser = build_parser()
+    given, debug = cli.parse(parser, argv)
+    run = {k: given.pop(k) for k in RUN_ARGS if k in given}
 
     def job() -> None:
-        settings = ConsistencySettings(
-            protocols=tuple(args.protocol or ["random"]), resize=args.resize, crop=args.crop, passes=args.passes,
-            seed=args.seed, offsets=args.offsets, max_shift=args.max_shift, batch_size=args.batch_size,
-            workers=args.workers, channels_last=args.channels_last, device=args.device,
-        )
-        if args.label and len(args.label) != len(args.model):
-            raise ValueError(f"give one --label per --model ({len(args.model)}), got {len(args.label)}")
-        run_evaluation(args.model, args.data, settings, args.output, args.pretrained, args.split,
-                       progress=not args.no_progress, labels=args.label)
+        from timm_aa.consistency import ConsistencySettings
+        from timm_aa.consistency.evaluate import REPORT_NAME, run_evaluation
 
-    return run_main(job)
+        report = run_evaluation(settings=ConsistencySettings(**given), **run)
+        print(report.table())
+        if run.get("output"):
+            print(f"wrote {os.path.join(run['output'], REPORT_NAME)} and plots")
+
+    return cli.run_main(job, parser, debug)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
     ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 scripts/train.py ...   # 2 CPU procs
 
 DIR holds train/ and val/ ImageFolders, or is a Hugging Face dataset (hf:NAME or a save_to_disk folder).
+An option left out takes its default (shown below); one given is used as given (--epochs 0 is refused,
+--lr 0 trains with a learning rate of 0).
 """
 
 from __future__ import annotations
@@ -12,71 +14,98 @@ from __future__ import annotations
 import argparse
 import sys
 
-from timm_aa.cli import run_main
-from timm_aa.training import TrainConfig, train
-from timm_aa.training.config import AUGMENTATIONS, MIXED_PRECISION
-from timm_aa.training.demo import DEMO_MODELS, DEMO_SEEDS, run_demo
+from _bootstrap import light
+
+cli = light("cli")
+config = light("training.config")
+recipe = light("training.demo_recipe")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", action="append", help=f"model spec; repeatable in demo mode (default {DEMO_MODELS})")
-    p.add_argument("--data", help="dataset (omit to run the demo)")
-    p.add_argument("--output", help="run folder (default runs/train, or runs/demo-<time> for the demo)")
-    p.add_argument("--init-from", help="baseline weights: timm name, hf-hub:, local-dir:, or .safetensors")
-    p.add_argument("--pretrained", action="store_true", help="start from the model's own pretrained weights")
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--val-split", default="val")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, help="per process (default 64)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default 1e-3; demo 2e-3)")
-    p.add_argument("--opt", default="adamw")
-    p.add_argument("--weight-decay", type=float, default=0.05)
-    p.add_argument("--sched", default="cosine")
-    p.add_argument("--warmup-epochs", type=int, default=1)
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--mixed-precision", choices=MIXED_PRECISION, default="no")
-    p.add_argument("--aug", choices=AUGMENTATIONS, default=None, help="default timm (demo: center)")
-    p.add_argument("--hflip", type=float, default=0.5)
-    p.add_argument("--input-size", type=int)
-    p.add_argument("--crop-pct", type=float)
-    p.add_argument("--ema", action="store_true", help="keep an EMA of the weights (exported instead of the raw ones)")
-    p.add_argument("--ema-decay", type=float, default=0.999)
-    p.add_argument("--seed", type=int, action="append", help="repeatable in demo mode (default 0 1 2)")
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--keep-last", type=int, default=2, help="checkpoints to keep")
-    p.add_argument("--resume", help="'latest' or a checkpoint folder")
-    p.add_argument("--eval-passes", type=int, default=1, help="random-shift draws per val image")
-    p.add_argument("--gumbel-tau0", type=float, default=1.0, help="LPS models: first-epoch Gumbel temperature")
-    p.add_argument("--gumbel-decay", type=float, default=0.8, help="LPS: temperature factor per epoch")
-    p.add_argument("--gumbel-min", type=float, default=0.1, help="LPS: lowest temperature")
-    p.add_argument("--no-progress", action="store_true")
-    return p.parse_args(argv)
+def _default(d: dict, name: str) -> str:
+    """``default X`` (TrainConfig's), with ``; demo Y`` where the demo recipe differs."""
+    text, demo = f"default {d[name]}", recipe.DEMO_SETTINGS.get(name)
+    if demo is not None and demo != d[name]:
+        text += f"; demo {demo:.3g}" if isinstance(demo, float) else f"; demo {demo}"
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = cli.defaults(config.TrainConfig)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                argument_default=argparse.SUPPRESS)
+    add = p.add_argument
+    add("--model", action="append", metavar="SPEC",
+        help=f"timm name, hf-hub:, local-dir:, FILE.safetensors or ARCH:FILE.safetensors (default {d['model']}); "
+             f"repeatable in demo mode (default {' '.join(recipe.DEMO_MODELS)})")
+    add("--data", metavar="DIR", help="dataset (omit to run the demo)")
+    add("--output", metavar="DIR", help=f"run folder (default {d['output']}, or runs/demo-<time> for the demo)")
+    add("--init-from", metavar="SPEC", help="start from these baseline weights: timm name (its pretrained weights), "
+                                            "hf-hub:, local-dir:, or .safetensors")
+    add("--pretrained", action="store_true", help="start from the model's own pretrained weights")
+    add("--train-split", metavar="NAME", help=f"training split (default {d['train_split']})")
+    add("--val-split", metavar="NAME", help=f"validation split (default {d['val_split']})")
+    add("--epochs", type=int, help=f"epochs to train ({_default(d, 'epochs')})")
+    add("--batch-size", type=int, help=f"images per process and step ({_default(d, 'batch_size')})")
+    add("--lr", type=float, help=f"peak learning rate ({_default(d, 'lr')})")
+    add("--min-lr", type=float, help=f"learning rate at the end of the schedule ({_default(d, 'min_lr')})")
+    add("--opt", help=f"timm optimizer name ({_default(d, 'opt')})")
+    add("--weight-decay", type=float, help=f"weight decay ({_default(d, 'weight_decay')})")
+    add("--sched", help=f"timm scheduler name, stepped every update ({_default(d, 'sched')})")
+    add("--warmup-epochs", type=int, help=f"linear warm-up epochs ({_default(d, 'warmup_epochs')})")
+    add("--grad-accum", type=int, help=f"batches per optimizer step ({_default(d, 'grad_accum')})")
+    add("--mixed-precision", choices=config.MIXED_PRECISION, help=f"16-bit autocast ({_default(d, 'mixed_precision')})")
+    add("--aug", choices=config.AUGMENTATIONS, help="timm: timm's training transform; shift: resize + random crop; "
+                                                    f"center: none ({_default(d, 'aug')})")
+    add("--hflip", type=float, help=f"horizontal flip probability for --aug timm ({_default(d, 'hflip')})")
+    add("--input-size", type=int, help=f"training crop size S (default: the model's own; demo {recipe.CROP})")
+    add("--crop-pct", type=float, help="S / R, R being the validation resize (default: the model's own; "
+                                       f"demo {recipe.DEMO_SETTINGS['crop_pct']:.3g})")
+    add("--ema", action="store_true", help="keep an EMA of the weights (exported instead of the raw ones)")
+    add("--ema-decay", type=float, help=f"EMA decay per update ({_default(d, 'ema_decay')})")
+    add("--seed", type=int, action="append",
+        help=f"random seed (default {d['seed']}); repeatable in demo mode "
+             f"(default {' '.join(map(str, recipe.DEMO_SEEDS))})")
+    add("--workers", type=int, help=f"data-loading worker processes ({_default(d, 'workers')})")
+    add("--keep-last", type=int, help=f"checkpoints to keep ({_default(d, 'keep_last')})")
+    add("--resume", metavar="DIR", help="'latest' (in --output) or a checkpoint folder")
+    add("--eval-passes", type=int, help=f"random-shift draws per val image ({_default(d, 'eval_passes')})")
+    add("--gumbel-tau0", type=float, help=f"LPS models: first-epoch Gumbel temperature ({_default(d, 'gumbel_tau0')})")
+    add("--gumbel-decay", type=float, help=f"LPS: temperature factor per epoch ({_default(d, 'gumbel_decay')})")
+    add("--gumbel-min", type=float, help=f"LPS: lowest temperature ({_default(d, 'gumbel_min')})")
+    add("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    cli.add_debug_flag(p)
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = parse_args(argv)
+    parser = build_parser()
+    given, debug = cli.parse(parser, argv)
+    models, seeds = given.pop("model", None), given.pop("seed", None)
 
     def job() -> None:
-        if a.data is None:
-            run_demo(a.output, models=a.model or DEMO_MODELS, seeds=a.seed or DEMO_SEEDS, progress=False,
-                     epochs=a.epochs, lr=a.lr, batch_size=a.batch_size)
-            return
-        if a.model and len(a.model) > 1 or a.seed and len(a.seed) > 1:
-            raise ValueError("--model and --seed take one value each when --data is given")
-        cfg = TrainConfig(
-            model=a.model[0] if a.model else "resnet18_aa", output=a.output or "runs/train", data=a.data,
-            train_split=a.train_split, val_split=a.val_split, init_from=a.init_from, pretrained=a.pretrained,
-            input_size=a.input_size, crop_pct=a.crop_pct, epochs=a.epochs or 10, batch_size=a.batch_size or 64,
-            lr=a.lr or 1e-3, opt=a.opt, weight_decay=a.weight_decay, sched=a.sched, warmup_epochs=a.warmup_epochs,
-            grad_accum=a.grad_accum, mixed_precision=a.mixed_precision, aug=a.aug or "timm", hflip=a.hflip,
-            ema=a.ema, ema_decay=a.ema_decay, seed=a.seed[0] if a.seed else 42, workers=a.workers,
-            keep_last=a.keep_last, resume=a.resume, eval_passes=a.eval_passes, progress=not a.no_progress,
-            gumbel_tau0=a.gumbel_tau0, gumbel_decay=a.gumbel_decay, gumbel_min=a.gumbel_min,
-        )
-        train(cfg)
+        from timm_aa.errors import TimmAAError
 
-    return run_main(job)
+        if "data" not in given:
+            from timm_aa.training.demo import format_demo_table, run_demo
+
+            result = run_demo(given.pop("output", None), models=models or recipe.DEMO_MODELS,
+                              seeds=seeds or recipe.DEMO_SEEDS, **given)
+            print(format_demo_table(result["summary"], len(result["seeds"])))
+            print(f"\nvalidation images: {result['val_dir']}; trained models: {result['output']}/<model>-seed<N>/"
+                  "export (evaluate them with scripts/evaluate.py --model local-dir:... --resize 48 --crop 40)")
+            return
+        if len(models or ()) > 1 or len(seeds or ()) > 1:
+            raise TimmAAError("--model and --seed take one value each when --data is given")
+        from timm_aa.training import TrainConfig, train
+
+        picked = {"model": models[0]} if models else {}
+        picked.update({"seed": seeds[0]} if seeds else {})
+        result = train(TrainConfig(**given, **picked))
+        final = result["final"]
+        scores = ", ".join(f"{k.split('/')[1]} {final[k]:.2f}" for k in ("val/top1", "val/consistency") if k in final)
+        print(f"exported {result['export']}" + (f" ({scores})" if scores else ""))
+
+    return cli.run_main(job, parser, debug)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 import torch
@@ -24,6 +25,43 @@ def randomize_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modul
                 module.weight.uniform_(0.5, 1.5, generator=gen)
                 module.bias.normal_(0.0, 0.2, generator=gen)
     return model.eval()
+
+
+@pytest.fixture(scope="module")
+def digits_folder(tmp_path_factory):
+    """A real-image ImageFolder (scikit-learn digits, 3 classes) with train/ and val/."""
+    from timm_aa.training.demo_data import digits_splits
+
+    root = tmp_path_factory.mktemp("digits")
+    splits = digits_splits()
+    for split, source, per_class in (("train", splits.train, 12), ("val", splits.val, 5)):
+        counts: dict[int, int] = {}
+        for i, label in enumerate(source.labels):
+            if label < 3 and counts.get(label, 0) < per_class:
+                counts[label] = counts.get(label, 0) + 1
+                os.makedirs(root / split / str(label), exist_ok=True)
+                source.load(i).save(root / split / str(label) / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def unwritable(tmp_path):
+    """A folder nothing can be written to: mode 0555 for a normal user; for root, who ignores permission bits, a
+    read-only tmpfs mounted there. Skipped where neither works."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot make a read-only folder as root: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
 
 
 @pytest.fixture(autouse=True)

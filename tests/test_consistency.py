@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 import skimage.data
+import timm
 import torch
 from PIL import Image
 from torch import nn
@@ -17,9 +19,12 @@ from timm_aa.consistency import (
     draw_offsets,
     draw_shifts,
     evaluate_consistency,
+    plots,
 )
 from timm_aa.consistency.dataset import preprocess
 from timm_aa.data import open_image_folder
+from timm_aa.errors import TimmAAError
+from timm_aa.hub import write_export
 
 R, S = 64, 48
 PHOTOS = {
@@ -161,32 +166,60 @@ def test_unlabeled_folder(tmp_path):
 
 
 def test_settings_are_validated():
-    with pytest.raises(ValueError, match="'shifted'"):
+    with pytest.raises(TimmAAError, match="'shifted'"):
         ConsistencySettings(protocols=("shifted",))
-    with pytest.raises(ValueError, match="crop=300"):
+    with pytest.raises(TimmAAError, match="crop=300"):
         ConsistencySettings(crop=300)
-    with pytest.raises(ValueError, match="'random'"):
+    with pytest.raises(TimmAAError, match="'random'"):
         ConsistencySettings(offsets="random")
 
 
-def test_cli_end_to_end(photo_folder, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def resnet18_folder(tmp_path_factory):
+    """A resnet18 export folder: a model with weights of its own (not timm's random initialisation)."""
+    torch.manual_seed(3)
+    return write_export(timm.create_model("resnet18", num_classes=2), str(tmp_path_factory.mktemp("r18") / "export"))
+
+
+def test_cli_end_to_end(photo_folder, resnet18_folder, tmp_path, capsys, monkeypatch):
     from evaluate import main  # scripts/ is on sys.path via conftest
 
+    legends = {}
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (legends.__setitem__(
+        os.path.basename(path), fig.axes[0].get_legend_handles_labels()[1]), save(fig, path)))
     out = tmp_path / "out"
-    argv = ["--model", "resnet18", "--model", "resnet18_aa", "--data", str(photo_folder), "--protocol", "random",
+    argv = ["--model", f"local-dir:{resnet18_folder}", "--label", "resnet18", "--model", "resnet18_aa", "--label",
+            "resnet18_aa", "--allow-random-weights", "--data", str(photo_folder), "--protocol", "random",
             "--protocol", "diagonal", "--protocol", "circular", "--output", str(out), "--resize", "72",
             "--crop", "64", "--passes", "2", "--no-progress"]
     assert main(argv) == 0
-    text = capsys.readouterr().out
-    assert "resnet18 " in text and "resnet18_aa" in text and "truncated.jpg" in text
+    captured = capsys.readouterr()
+    assert "resnet18 " in captured.out and "resnet18_aa [random weights]" in captured.out
+    assert "truncated.jpg" in captured.err  # logged: skipped images
     report = json.loads((out / "consistency.json").read_text())
     assert report["schema"] == "timm-aa/consistency/1"
     assert {(r["model"], r["protocol"]) for r in report["results"]} == {
         (m, p) for m in ("resnet18", "resnet18_aa") for p in ("random", "diagonal", "circular")
     }
+    assert {r["model"]: r["random_weights"] for r in report["results"]} == {"resnet18": False, "resnet18_aa": True}
     assert report["settings"]["resize"] == 72 and report["versions"]["timm"]
     for png in ("consistency.png", "diagonal.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert legends[png] == ["resnet18", "resnet18_aa [random weights]"]
+
+
+def test_random_weights_are_refused_unless_asked_for(photo_folder, tmp_path, capsys):
+    """Issue 15, point 8: an untrained model scores 100% consistency with a constant prediction."""
+    from evaluate import main
+
+    argv = ["--model", "resnet18", "--model", "resnet18_aa", "--data", str(photo_folder), "--output",
+            str(tmp_path / "out"), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'resnet18', 'resnet18_aa' would be measured with random weights" in err
+    assert "--pretrained" in err and "--allow-random-weights" in err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
@@ -196,19 +229,28 @@ def test_cli_end_to_end(photo_folder, tmp_path, capsys):
         (["--model", "resnet18x_aa", "--data", "{photos}"], "did you mean 'resnet18_aa'"),
         (["--model", "resnet18", "--data", "{empty}"], "no images in"),
         (["--model", "resnet18", "--data", "{broken}"], "none of the 1 images"),
-        (["--model", "resnet18", "--data", "{photos}", "--crop", "300"], "crop=300"),
+        (["--model", "resnet18", "--data", "{photos}", "--crop", "300"], "--crop 300: must be positive and at "
+                                                                         "most --resize 64"),
+        (["--model", "resnet18", "--data", "{photos}", "--passes", "0"], "--passes 0: must be at least 1"),
+        (["--model", "vit_tiny_patch16_224", "--data", "{photos}"], "--crop 56: vit_tiny_patch16_224 cannot take "
+                                                                      "56x56 images"),
+        (["--model", "resnet18", "--data", "{photos}", "--output", "{unwritable}"], "is not writable"),
+        (["--model", "resnet18", "--model", "resnet18_aa", "--data", "{photos}", "--label", "a"],
+         "--label a: give one label per model (2)"),
     ],
 )
-def test_cli_bad_input(photo_folder, tmp_path, capsys, argv, message):
+def test_cli_bad_input(photo_folder, tmp_path, capsys, argv, message, unwritable):
     from evaluate import main
 
     (tmp_path / "empty").mkdir()
     (tmp_path / "broken" / "a").mkdir(parents=True)
     (tmp_path / "broken" / "a" / "x.png").write_bytes(b"nope")
-    fill = dict(photos=str(photo_folder), empty=str(tmp_path / "empty"), broken=str(tmp_path / "broken"))
-    argv = ["--resize", "64", "--crop", "56", "--passes", "1", "--no-progress"] + [a.format(**fill) for a in argv]
-    assert main(argv) == 2
-    assert message in capsys.readouterr().err
+    fill = dict(photos=str(photo_folder), empty=str(tmp_path / "empty"), broken=str(tmp_path / "broken"),
+                unwritable=str(unwritable / "out"))
+    base = ["--resize", "64", "--crop", "56", "--passes", "1", "--no-progress", "--allow-random-weights"]
+    assert main(base + [a.format(**fill) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
 
 
 def test_hf_dataset_folder(tmp_path):

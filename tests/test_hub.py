@@ -111,7 +111,8 @@ def export_dir(tmp_path_factory):
 def test_prepare_folder_card_and_round_trip(export_dir, tmp_path):
     prepared = prepare_folder(export_dir, str(tmp_path / "hub"), CardInfo("me/resnet18_aa.pets", dataset="pets"))
     assert prepared.diffs["timm"] <= 1e-5 and prepared.diffs["transformers"] <= 1e-5
-    assert sorted(os.listdir(prepared.folder)) == ["README.md", "config.json", "model.safetensors"]
+    assert sorted(os.listdir(prepared.folder)) == [".timm-aa-publish.json", "README.md", "config.json",
+                                                   "model.safetensors"]
     card = (tmp_path / "hub" / "README.md").read_text()
     for text in ("library_name: timm", "pipeline_tag: image-classification", "model-index", "value: 91.5",
                  "shift-consistency", "hf-hub:me/resnet18_aa.pets", "from_pretrained('me/resnet18_aa.pets')",

@@ -1,11 +1,18 @@
-"""The CPU kernel (timm_aa.layers.native): building, caching, falling back, threads, tiles and the adjoint.
+"""The CPU kernel (timm_aa.layers._backends.native): building, caching, falling back, threads, tiles and the adjoint.
 
 Its numbers against pad-then-conv, forward and backward, are checked in test_fast_paths.py (``path`` fixture).
+The cache's defences (issue 14, point 2) are tested against the attack itself: a planted library whose
+constructor writes a marker file must never be opened.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -24,7 +31,9 @@ def test_builds_once_into_the_cache(tmp_path):
     first = native.build(tmp_path)
     stamp = first.stat().st_mtime_ns
     assert native.build(tmp_path) == first and first.stat().st_mtime_ns == stamp  # reused, not rebuilt
-    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temp files left behind
+    record = tmp_path / (first.name + ".sha256")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name, record.name]  # no temp files left behind
+    assert record.read_text().strip() == hashlib.sha256(first.read_bytes()).hexdigest()
     assert native._load(first).timm_aa_kernel_version() == native.VERSION
 
 
@@ -38,7 +47,7 @@ def test_kernel_is_there_where_a_compiler_is():
 def test_without_a_compiler_it_falls_back_with_a_warning(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("CC", "/nonexistent/cc")
     monkeypatch.setenv("TIMM_AA_CACHE", str(tmp_path))
-    with caplog.at_level(logging.WARNING, logger="timm_aa.layers.native"):
+    with caplog.at_level(logging.WARNING, logger="timm_aa.layers._backends.native"):
         assert native._try_load() is None
     assert "using the PyTorch paths" in caplog.text
     assert list(tmp_path.iterdir()) == []  # nothing half-written
@@ -131,3 +140,159 @@ def test_builds_without_openmp_or_march_native(monkeypatch, tmp_path):
     x = torch.randn(2, 20, 33, 18)  # 40 planes: two full NCHW tiles and a rest, through the portable transposes
     want = reference_blur_pool2d(x, binomial_filter2d(4), [2, 2], "reflect")
     torch.testing.assert_close(native.blur(x, binomial_taps(4), (2, 2), "reflect"), want, rtol=0, atol=1e-6)
+
+
+# --- the cache's defences: issue 14, point 2 ----------------------------------------------------------------
+
+PLANTED = r"""
+#include <stdio.h>
+__attribute__((constructor)) static void planted(void) {
+    FILE *f = fopen(MARKER, "w");
+    if (f) { fputs("the planted library ran", f); fclose(f); }
+}
+int timm_aa_kernel_version(void) { return VERSION; }
+int timm_aa_blur_f32(void) { return 0; }
+int timm_aa_blur_f64(void) { return 0; }
+"""
+
+
+@pytest.fixture
+def planted(tmp_path):
+    """``plant(folder)``: put a library whose constructor writes ``marker`` at the kernel's predictable path."""
+    marker = tmp_path / "marker"
+    source = tmp_path / "planted.c"
+    source.write_text(PLANTED)
+    name = native.build(tmp_path / "genuine").name  # the name the cache uses on this machine
+
+    def plant(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run([native.compiler_path(), "-shared", "-fPIC", f'-DMARKER="{marker}"',
+                        f"-DVERSION={native.VERSION}", "-o", str(folder / name), str(source)], check=True)
+        return folder / name
+
+    return plant, marker
+
+
+def _fresh_load(monkeypatch, cache):
+    monkeypatch.setenv("TIMM_AA_CACHE", str(cache))
+    return native._try_load()
+
+
+def _private_cache_with(plant, tmp_path):
+    """A cache folder of ours (0700), with a planted library in it: the folder checks pass, the record is missing."""
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    return cache, plant(cache)
+
+
+@needs_compiler
+def test_a_planted_library_is_never_opened_but_rebuilt(planted, tmp_path, monkeypatch):
+    plant, marker = planted
+    cache, library = _private_cache_with(plant, tmp_path)
+    lib = _fresh_load(monkeypatch, cache)
+    assert not marker.exists()  # its constructor never ran
+    assert lib is not None and lib.timm_aa_kernel_version() == native.VERSION  # the genuine kernel, rebuilt
+    assert library.read_bytes() == (tmp_path / "genuine" / library.name).read_bytes()
+
+
+@needs_compiler
+@pytest.mark.parametrize("owner", ["group-writable", "world-writable", "another user"])
+def test_a_cache_folder_others_can_write_is_not_used(planted, tmp_path, monkeypatch, caplog, owner):
+    plant, marker = planted
+    cache = tmp_path / "cache"
+    plant(cache)
+    if owner == "another user":
+        if os.getuid() != 0:
+            pytest.skip("making a folder owned by another user needs root")
+        os.chown(cache, 65534, 65534)
+        os.chmod(cache, 0o700)
+    else:
+        os.chmod(cache, 0o770 if owner == "group-writable" else 0o777)
+    with caplog.at_level(logging.WARNING, logger="timm_aa.layers._backends.native"):
+        assert _fresh_load(monkeypatch, cache) is None
+    assert not marker.exists()
+    assert "not trusted" in caplog.text and "TIMM_AA_CACHE" in caplog.text
+
+
+@needs_compiler
+def test_the_cache_folder_is_created_private_under_umask_000(tmp_path, monkeypatch):
+    old = os.umask(0)
+    try:
+        library = native.build(tmp_path / "new" / "cache")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new" / "cache").stat().st_mode & 0o777 == 0o700
+    for path in (library, library.with_name(library.name + ".sha256")):
+        assert path.stat().st_mode & 0o077 == 0, path  # nobody else may write the library or its record
+
+
+@needs_compiler
+def test_a_record_others_could_have_written_is_not_trusted(planted, tmp_path, monkeypatch):
+    plant, marker = planted
+    cache, library = _private_cache_with(plant, tmp_path)
+    record = library.with_name(library.name + ".sha256")
+    record.write_text(hashlib.sha256(library.read_bytes()).hexdigest())  # a matching digest...
+    record.chmod(0o666)  # ...in a file anyone could have written
+    assert _fresh_load(monkeypatch, cache) is not None
+    assert not marker.exists()
+
+
+@needs_compiler
+@pytest.mark.parametrize("content", [b"", b"\x7fELF" + bytes(range(256)) * 8], ids=["empty", "random"])
+def test_an_empty_or_broken_library_in_the_cache_is_rebuilt(tmp_path, monkeypatch, content):
+    cache = tmp_path / "cache"
+    name = native.build(tmp_path / "genuine").name
+    cache.mkdir(mode=0o700)
+    (cache / name).write_bytes(content)
+    lib = _fresh_load(monkeypatch, cache)
+    assert lib is not None and lib.timm_aa_kernel_version() == native.VERSION
+
+
+def _fake_compiler(tmp_path, script):
+    cc = tmp_path / "fake-cc"
+    cc.write_text("#!/bin/sh\n" + script + "\n")
+    cc.chmod(0o755)
+    return str(cc)
+
+
+@needs_compiler
+def test_a_compiler_that_writes_nothing_leaves_nothing_and_the_next_build_works(tmp_path, monkeypatch, caplog):
+    cache, real = tmp_path / "cache", native.compiler_path()
+    monkeypatch.setenv("CC", _fake_compiler(tmp_path, "exit 0"))
+    with caplog.at_level(logging.WARNING, logger="timm_aa.layers._backends.native"):
+        assert _fresh_load(monkeypatch, cache) is None
+    assert "empty library" in caplog.text and list(cache.iterdir()) == []
+    monkeypatch.setenv("CC", real)
+    assert _fresh_load(monkeypatch, cache) is not None
+
+
+@needs_compiler
+def test_a_built_library_that_does_not_load_is_removed(tmp_path, monkeypatch, caplog):
+    """A compiler that exits 0 with garbage: the garbage is recorded as built, fails to load, and is removed."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CC", _fake_compiler(tmp_path, 'while [ "$1" != "-o" ]; do shift; done; '
+                                                      'head -c 4096 /dev/urandom > "$2"'))
+    with caplog.at_level(logging.WARNING, logger="timm_aa.layers._backends.native"):
+        assert _fresh_load(monkeypatch, cache) is None
+    assert "rebuilt on the next start" in caplog.text and list(cache.iterdir()) == []
+
+
+HANG = """
+import time
+from timm_aa.layers._backends import native
+start = time.monotonic()
+native.kernel(); native.kernel()
+print(native.kernel() is None, round(time.monotonic() - start, 1))
+"""
+
+
+@needs_compiler
+def test_a_hanging_compiler_is_stopped_with_one_warning(tmp_path):
+    env = {**os.environ, "CC": _fake_compiler(tmp_path, "sleep 600 & wait"), "TIMM_AA_CACHE": str(tmp_path / "c"),
+           "TIMM_AA_BUILD_TIMEOUT": "2"}
+    start = time.monotonic()
+    r = subprocess.run([sys.executable, "-c", HANG], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    fell_back, seconds = r.stdout.split()
+    assert fell_back == "True" and float(seconds) < 10 and time.monotonic() - start < 30
+    assert r.stderr.count("no CPU blur kernel") == 1 and "took longer than 2 s" in r.stderr

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import timm
 import torch
 
 from .antialias import antialias
+from .errors import TimmAAError
+from .loading import check_model_name
+
+
+@dataclass
+class QuickstartResult:
+    """What :func:`run_quickstart` found: the extra parameters (0: weights load unchanged) and the mean relative
+    logit change under 1..8 pixel shifts, baseline and anti-aliased."""
+
+    model: str
+    filt_size: int
+    pretrained: bool
+    extra_parameters: int
+    baseline: float
+    antialiased: float
 
 
 def shift_sensitivity(model: torch.nn.Module, x: torch.Tensor, max_shift: int = 8) -> float:
@@ -28,17 +44,22 @@ def shift_sensitivity(model: torch.nn.Module, x: torch.Tensor, max_shift: int = 
     return sum(changes) / len(changes)
 
 
-def run_quickstart(name: str = "resnet50", filt_size: int = 4, seed: int = 0) -> dict[str, float]:
-    """Build ``name``, anti-alias a copy, load the baseline weights strictly, and print shift sensitivities."""
+def run_quickstart(name: str, filt_size: int, seed: int, pretrained: bool = False) -> QuickstartResult:
+    """Build ``name`` (random weights unless ``pretrained``), anti-alias a copy, load the baseline weights into it
+    strictly, and measure both models' shift sensitivity on a smooth random image.
+
+    Example:
+        >>> # run_quickstart('resnet50', filt_size=4, seed=0).extra_parameters  -> 0 (weights load unchanged)
+    """
+    check_model_name(name)
     torch.manual_seed(seed)
-    base = timm.create_model(name).eval()
-    model = antialias(copy.deepcopy(base), filt_size=filt_size).eval()
+    base = timm.create_model(name, pretrained=pretrained).eval()
+    try:
+        model = antialias(copy.deepcopy(base), filt_size=filt_size).eval()
+    except ValueError as err:  # antialias() refuses what it cannot convert (vision transformers, ...)
+        raise TimmAAError(f"{name}: {err}; the quick start needs a CNN, e.g. resnet50") from None
     model.load_state_dict(base.state_dict(), strict=True)
     extra = sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in base.parameters())
-    print(f"{name}: converted with filt_size={filt_size}; baseline weights load strictly; extra parameters: {extra}")
     # A smooth random image (low-pass noise), so that shifting it is not itself aliased.
     x = torch.nn.functional.interpolate(torch.rand(1, 3, 30, 30), size=(232, 232), mode="bicubic")
-    out = {"baseline": shift_sensitivity(base, x), "anti-aliased": shift_sensitivity(model, x)}
-    for label, value in out.items():
-        print(f"  {label:>13}: mean relative logit change under 1..8 px shifts = {value:.4f}")
-    return out
+    return QuickstartResult(name, filt_size, pretrained, extra, shift_sensitivity(base, x), shift_sensitivity(model, x))

@@ -1,21 +1,54 @@
-"""The evaluation job behind ``scripts/evaluate.py``: load models and data, measure, print, write outputs."""
+"""The evaluation job behind ``scripts/evaluate.py``: check the request, load models and data, measure, write."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
+from .._io import check_writable, write_json
 from ..data import open_image_source
+from ..errors import TimmAAError
+from ..input_check import check_input_size
 from ..loading import carries_weights, create_model_from_spec
 from .plots import plot_consistency, plot_diagonal
-from .report import ConsistencyReport, write_json_atomic
-from .runner import ConsistencySettings, ModelEntry, evaluate_consistency
+from .report import ConsistencyReport
+from .runner import ModelEntry, evaluate_consistency
+from .settings import ConsistencySettings
+
+log = logging.getLogger(__name__)
+REPORT_NAME = "consistency.json"
 
 
-def _weights_label(spec: str, pretrained: bool) -> str:
+def weights_label(spec: str, pretrained: bool) -> str:
+    """Where a model's weights come from: the spec itself (a checkpoint or Hub repo), ``pretrained`` or ``random``.
+
+    Example:
+        >>> weights_label('resnet18', False), weights_label('resnet18', True), weights_label('local-dir:x', False)
+        ('random', 'pretrained', 'local-dir:x')
+    """
     if carries_weights(spec):
         return spec
     return "pretrained" if pretrained else "random"
+
+
+def _check_request(models: Sequence[str], names: list[str], pretrained: bool, allow_random_weights: bool) -> None:
+    if not models:
+        raise TimmAAError("models=[]: give at least one model to evaluate")
+    if len(set(models)) != len(models):
+        raise TimmAAError(f"a model is listed twice: {list(models)}")
+    if len(names) != len(models):
+        raise TimmAAError(f"labels={names}: give one label per model ({len(models)})")
+    if len(set(names)) != len(names):
+        raise TimmAAError(f"model names must differ: {names}")
+    untrained = [n for n, spec in zip(names, models, strict=True) if weights_label(spec, pretrained) == "random"]
+    if untrained and not allow_random_weights:
+        raise TimmAAError(
+            f"{', '.join(map(repr, untrained))} would be measured with random weights, and an untrained model's "
+            "numbers mean nothing (a constant prediction is 100% consistent): give trained weights (pretrained=True "
+            "for timm's, or a checkpoint, hf-hub: or local-dir: spec), or allow_random_weights=True to measure "
+            "them anyway"
+        )
 
 
 def run_evaluation(
@@ -27,36 +60,36 @@ def run_evaluation(
     split: str | None = None,
     progress: bool = True,
     labels: Sequence[str] | None = None,
+    allow_random_weights: bool = False,
 ) -> ConsistencyReport:
-    """Evaluate each model spec on ``data``; print the table; write ``consistency.json`` and PNGs to ``output``.
+    """Evaluate each model spec on ``data``; write ``consistency.json`` and PNG plots to ``output``; return the report.
+
+    Everything that can be checked is checked before the first image is measured: the model list, untrained
+    models (refused unless ``allow_random_weights``; their rows are marked), that ``output`` is writable, the
+    data, and that each model takes ``settings.crop``-sized images.
 
     Example:
-        >>> # run_evaluation(['resnet18', 'resnet18_aa'], 'data/val', ConsistencySettings(protocols=('random',)))
+        >>> # report = run_evaluation(['resnet18_aa:w.safetensors'], 'data/val', ConsistencySettings())
+        >>> # print(report.table())
     """
-    if not models:
-        raise ValueError("give at least one --model")
-    if len(set(models)) != len(models):
-        raise ValueError(f"a model is listed twice: {list(models)}")
+    names = list(labels) if labels else list(models)
+    _check_request(models, names, pretrained, allow_random_weights)
+    if output:
+        check_writable(output)
     source = open_image_source(data, split)  # fail on bad data before building models
     entries = []
-    names = list(labels) if labels else list(models)
-    if len(set(names)) != len(names):
-        raise ValueError(f"model names must differ: {names}")
     for name, spec in zip(names, models, strict=True):
         model = create_model_from_spec(spec, pretrained=pretrained)
-        entries.append(ModelEntry.from_model(name, model, _weights_label(spec, pretrained)))
-        if entries[-1].weights == "random":
-            print(f"note: {name} has random weights (pass --pretrained for timm's trained weights)")
+        check_input_size(model, settings.crop, f"crop={settings.crop}", name)
+        entries.append(ModelEntry.from_model(name, model, weights_label(spec, pretrained)))
     report = evaluate_consistency(entries, source, settings, progress=progress)
     if report.data["num_skipped"]:
-        print(f"skipped {report.data['num_skipped']} unreadable image(s): {', '.join(report.data['skipped'])}")
+        log.warning("skipped %d unreadable image(s): %s", report.data["num_skipped"], ", ".join(report.data["skipped"]))
     if not source.labeled:
-        print("the data has no labels: accuracy is n/a, the diagonal protocol follows the center-crop class")
-    print(report.table())
+        log.info("the data has no labels: accuracy is n/a, the diagonal protocol follows the center-crop class")
     if output:
-        write_json_atomic(report.to_dict(), os.path.join(output, "consistency.json"))
+        write_json(report.to_dict(), os.path.join(output, REPORT_NAME))
         plot_consistency(report, os.path.join(output, "consistency.png"))
         if "diagonal" in settings.protocols:
             plot_diagonal(report, os.path.join(output, "diagonal.png"))
-        print(f"wrote {output}/consistency.json and plots")
     return report

@@ -1,4 +1,5 @@
-"""PNG plots of a consistency report (matplotlib, no display needed)."""
+"""PNG plots of a consistency report (matplotlib, no display needed). Models measured with random weights are
+labelled ``[random weights]`` and drawn hatched (bars) or dashed (lines)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..atomic import atomic_path  # noqa: E402
+from .._io import atomic_path  # noqa: E402
 from .report import ConsistencyReport  # noqa: E402
 
 
@@ -23,7 +24,8 @@ def plot_diagonal(report: ConsistencyReport, path: str) -> None:
     """True-class probability against diagonal offset, one line per model (the paper's figure)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for row in report.rows(protocol="diagonal"):
-        ax.plot(row.extra["diagonal_offsets"], row.extra["true_class_prob"], marker=".", label=row.model)
+        ax.plot(row.extra["diagonal_offsets"], row.extra["true_class_prob"], marker=".", label=row.label,
+                linestyle="--" if row.random_weights else "-")
     ax.set_xlabel("diagonal shift (pixels)")
     target = next(iter(report.rows(protocol="diagonal"))).extra["target"]
     ax.set_ylabel(f"mean probability of the {'true class' if target == 'label' else 'center-crop class'}")
@@ -45,7 +47,8 @@ def plot_consistency(report: ConsistencyReport, path: str) -> None:
             rows = report.rows(model=model, protocol=p)
             values.append(rows[0].consistency if rows and rows[0].consistency is not None else 0.0)
         xs = [j + (i - (len(models) - 1) / 2) * width for j in range(len(protocols))]
-        bars = ax.bar(xs, values, width, label=model)
+        first = report.rows(model=model)[0]
+        bars = ax.bar(xs, values, width, label=first.label, hatch="//" if first.random_weights else None)
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(range(len(protocols)), protocols)
     ax.set_ylabel("consistency (%)")

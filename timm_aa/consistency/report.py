@@ -7,9 +7,11 @@ JSON schema ``timm-aa/consistency/1``::
      "data": {"source", "num_images", "num_skipped", "skipped": [ids], "labeled", "num_classes"},
      "settings": {"protocols", "resize" (R), "crop" (S), "passes", "seed", "offsets", "max_shift",
                   "batch_size", "channels_last"},
-     "results": [{"model", "architecture", "weights", "protocol", "consistency" (%), "accuracy"
-                  (center-crop top-1 %, null without labels), "num_images", "resize", "crop", "passes",
-                  "seed", "images_per_second" (center-crop inference speed, first pass), ...protocol extras}]}
+     "results": [{"model", "architecture", "weights" (a file / hub spec, "pretrained" or "random"),
+                  "random_weights" (true for untrained models: their numbers describe no trained model), "protocol",
+                  "consistency" (%), "accuracy" (center-crop top-1 %, null without labels), "num_images", "resize",
+                  "crop", "passes", "seed", "images_per_second" (center-crop inference speed, first pass),
+                  ...protocol extras}]}
 
 Protocol extras: ``random``: ``offsets`` (per-batch | per-image); ``circular``: ``max_shift``;
 ``diagonal``: ``target``, ``diagonal_offsets``, ``true_class_prob`` and ``accuracy_per_offset`` (one per
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..atomic import atomic_path
+from ..errors import TimmAAError
 
 SCHEMA = "timm-aa/consistency/1"
 
@@ -57,8 +59,19 @@ class ResultRow:
     images_per_second: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def random_weights(self) -> bool:
+        """Whether the model was measured untrained (a constant prediction is perfectly shift-consistent)."""
+        return self.weights == "random"
+
+    @property
+    def label(self) -> str:
+        """The model's name, marked when its weights are random (for tables and plots)."""
+        return f"{self.model} [random weights]" if self.random_weights else self.model
+
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "extra"}
+        out["random_weights"] = self.random_weights
         out.update(self.extra)
         return out
 
@@ -82,7 +95,8 @@ class ConsistencyReport:
         """One line per model: top-1 and each protocol's consistency."""
         protocols = list(dict.fromkeys(r.protocol for r in self.results))
         models = list(dict.fromkeys(r.model for r in self.results))
-        width = max(len("model"), *(len(m) for m in models))
+        labels = {m: self.rows(model=m)[0].label for m in models}
+        width = max(len("model"), *(len(label) for label in labels.values()))
         head = f"{'model':<{width}}  {'top-1':>7}" + "".join(f"  {p:>9}" for p in protocols) + f"  {'img/s':>8}"
         lines = [head, "-" * len(head)]
         for m in models:
@@ -90,7 +104,10 @@ class ConsistencyReport:
             acc = next(iter(rows.values())).accuracy
             cells = "".join(f"  {_fmt(rows[p].consistency) if p in rows else '':>9}" for p in protocols)
             speed = next(iter(rows.values())).images_per_second
-            lines.append(f"{m:<{width}}  {_fmt(acc):>7}{cells}  {_fmt(speed):>8}")
+            lines.append(f"{labels[m]:<{width}}  {_fmt(acc):>7}{cells}  {_fmt(speed):>8}")
+        if any(r.random_weights for r in self.results):
+            lines.append("[random weights]: untrained, so these numbers describe no trained model "
+                         "(a constant prediction is 100% consistent)")
         return "\n".join(lines)
 
 
@@ -98,17 +115,25 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def write_json_atomic(obj: Any, path: str) -> None:
-    """Write ``obj`` as JSON to ``path`` through a temporary file and a rename (never half-written)."""
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-
-
 def load_report(path: str) -> dict[str, Any]:
-    """Read a report JSON written by :func:`write_json_atomic`, checking its schema."""
-    with open(path) as f:
-        data = json.load(f)
-    if data.get("schema") != SCHEMA:
-        raise ValueError(f"{path!r} is not a timm-aa consistency report (schema {data.get('schema')!r})")
+    """Read a consistency report (``scripts/evaluate.py``'s ``consistency.json``), checking its schema; a file
+    that is missing, not JSON or not such a report is a TimmAAError naming it.
+
+    Example:
+        >>> load_report('/nonexistent.json')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: cannot read the consistency report '/nonexistent.json' (No such file or directory)
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as err:
+        raise TimmAAError(f"cannot read the consistency report {path!r} ({err.strerror or err})") from None
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+        raise TimmAAError(f"{path!r} is not a consistency report: it is not JSON ({err})") from None
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if schema != SCHEMA or not isinstance(data.get("results"), list):
+        raise TimmAAError(f"{path!r} is not a timm-aa consistency report (schema {schema!r}, expected {SCHEMA!r}, "
+                          "as scripts/evaluate.py writes)")
     return data

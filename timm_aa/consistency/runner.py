@@ -12,44 +12,12 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data import ImageSource
+from ..errors import TimmAAError
 from .dataset import ResizedImages, collate_resized
 from .protocols import center_crop, circular_agreement, diagonal_sweep, random_agreement
 from .report import ConsistencyReport, ResultRow, versions
+from .settings import ConsistencySettings
 from .shifts import draw_offsets, draw_shifts
-
-PROTOCOLS = ("random", "diagonal", "circular")
-OFFSET_MODES = ("per-batch", "per-image")
-
-
-@dataclass
-class ConsistencySettings:
-    """How to measure. ``resize`` is R, ``crop`` is S; ``offsets`` says whether the random protocol draws
-    one offset pair per batch (Zhang's code) or per image."""
-
-    protocols: tuple[str, ...] = ("random",)
-    resize: int = 256
-    crop: int = 224
-    passes: int = 5
-    seed: int = 0
-    offsets: str = "per-batch"
-    max_shift: int = 32
-    batch_size: int = 32
-    workers: int = 0
-    channels_last: bool = False
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        self.protocols = tuple(self.protocols)
-        bad = [p for p in self.protocols if p not in PROTOCOLS]
-        if bad or not self.protocols:
-            raise ValueError(f"protocols must be among {PROTOCOLS}, got {list(self.protocols)}")
-        if self.offsets not in OFFSET_MODES:
-            raise ValueError(f"offsets must be one of {OFFSET_MODES}, got {self.offsets!r}")
-        if not 0 < self.crop <= self.resize:
-            raise ValueError(f"need 0 < crop <= resize, got crop={self.crop}, resize={self.resize}")
-        for name in ("passes", "batch_size", "max_shift"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -171,7 +139,7 @@ def _report(entries, tallies, source, settings, passes, skipped) -> ConsistencyR
     s = settings
     num_images = len(source) - len(skipped)
     if num_images == 0:
-        raise ValueError(f"none of the {len(source)} images in {source.name!r} could be read")
+        raise TimmAAError(f"none of the {len(source)} images in {source.name!r} could be read")
     rows = []
     for e in entries:
         t = tallies[e.name]

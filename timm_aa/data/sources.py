@@ -1,6 +1,6 @@
 """Image sources: an ImageFolder directory or a Hugging Face ``datasets`` dataset, behind one interface.
 
-A source is a list of images with optional integer labels: ``load(i)`` decodes image ``i`` to an RGB
+A source is a list of images with optional integer labels: ``load(i)`` decodes image ``i`` to an 8-bit RGB
 PIL image (raising ``OSError`` for an unreadable file), ``labels[i]`` is its class index or -1.
 """
 
@@ -11,9 +11,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
+from ..errors import TimmAAError
+
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16-bit grayscale PNG/TIFF/PGM, as PIL opens them
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit RGB. 16-bit grayscale is scaled (65535 -> 255); PIL's own conversion would clip it,
+    turning nearly every pixel white.
+
+    Example:
+        >>> sixteen = Image.fromarray(np.full((2, 2), 32896, dtype=np.uint16))
+        >>> sixteen.mode, to_rgb(sixteen).getpixel((0, 0))
+        ('I;16', (128, 128, 128))
+    """
+    if image.mode in SIXTEEN_BIT_MODES:
+        levels = np.asarray(image, dtype=np.float64) / 257.0
+        image = Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8))
+    return image.convert("RGB")
 
 
 @dataclass
@@ -42,7 +61,7 @@ class ImageSource:
         image = self._loader(index)
         if not isinstance(image, Image.Image):
             raise OSError(f"{self.ids[index]} is not an image ({type(image).__name__})")
-        return image.convert("RGB")
+        return to_rgb(image)
 
 
 def _is_image(name: str) -> bool:
@@ -62,10 +81,10 @@ def open_image_folder(root: str) -> ImageSource:
         >>> open_image_folder('missing/dir')
         Traceback (most recent call last):
         ...
-        FileNotFoundError: no data directory at 'missing/dir'
+        timm_aa.errors.TimmAAError: no data directory at 'missing/dir'
     """
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"no data directory at {root!r}")
+        raise TimmAAError(f"no data directory at {root!r}")
     classes = sorted(d.name for d in os.scandir(root) if d.is_dir() and not d.name.startswith("."))
     paths, labels = [], []
     for label, cls in enumerate(classes):
@@ -77,7 +96,7 @@ def open_image_folder(root: str) -> ImageSource:
     if not paths:
         flat = sorted(f.name for f in os.scandir(root) if f.is_file() and _is_image(f.name))
         if not flat:
-            raise ValueError(f"no images in {root!r} (looked for {', '.join(IMG_EXTENSIONS)} files)")
+            raise TimmAAError(f"no images in {root!r} (looked for {', '.join(IMG_EXTENSIONS)} files)")
         paths, labels, classes = [os.path.join(root, f) for f in flat], [-1] * len(flat), None
     return ImageSource(root, paths, labels, classes, lambda i: _open_file(paths[i]))
 
@@ -97,27 +116,30 @@ def open_hf_dataset(name_or_path: str, split: str | None = None) -> ImageSource:
     try:
         import datasets
     except ImportError:
-        raise ImportError("reading Hugging Face datasets needs the 'datasets' package: pip install datasets") from None
-    if os.path.isdir(name_or_path):
-        ds = datasets.load_from_disk(name_or_path)
-    else:
-        ds = datasets.load_dataset(name_or_path)
+        raise TimmAAError("reading Hugging Face datasets needs the 'datasets' package: pip install datasets") from None
+    try:
+        if os.path.isdir(name_or_path):
+            ds = datasets.load_from_disk(name_or_path)
+        else:
+            ds = datasets.load_dataset(name_or_path)
+    except (OSError, ConnectionError, ValueError) as err:  # not found, not cached and offline, not a dataset
+        raise TimmAAError(f"cannot open the dataset {name_or_path!r} ({type(err).__name__}: {err})") from None
     if isinstance(ds, datasets.DatasetDict):
         if split is None:
             split = "validation" if "validation" in ds else "test" if "test" in ds else next(iter(ds))
         if split not in ds:
-            raise ValueError(f"dataset {name_or_path!r} has no split {split!r}; it has {list(ds)}")
+            raise TimmAAError(f"dataset {name_or_path!r} has no split {split!r}; it has {list(ds)}")
         ds = ds[split]
     image_cols = [k for k, f in ds.features.items() if isinstance(f, datasets.Image)]
     if not image_cols:
-        raise ValueError(f"dataset {name_or_path!r} has no image column (features: {list(ds.features)})")
+        raise TimmAAError(f"dataset {name_or_path!r} has no image column (features: {list(ds.features)})")
     label_cols = [k for k, f in ds.features.items() if isinstance(f, datasets.ClassLabel)]
     image_col = image_cols[0]
     labels = list(ds[label_cols[0]]) if label_cols else [-1] * len(ds)
     classes = list(ds.features[label_cols[0]].names) if label_cols else None
     ids = [f"{name_or_path}[{split or ''}][{i}]" for i in range(len(ds))]
     if not ids:
-        raise ValueError(f"dataset {name_or_path!r} split {split!r} is empty")
+        raise TimmAAError(f"dataset {name_or_path!r} split {split!r} is empty")
     return ImageSource(name_or_path, ids, labels, classes, lambda i: ds[i][image_col])
 
 
@@ -128,10 +150,10 @@ def open_image_source(spec: str, split: str | None = None) -> ImageSource:
         >>> open_image_source('')
         Traceback (most recent call last):
         ...
-        ValueError: no data path given
+        timm_aa.errors.TimmAAError: no data path given
     """
     if not spec:
-        raise ValueError("no data path given")
+        raise TimmAAError("no data path given")
     if spec.startswith("hf:"):
         return open_hf_dataset(spec[3:], split)
     if os.path.isdir(spec) and _is_hf_dataset_dir(spec):

@@ -1,37 +1,34 @@
-"""Model cards: rendered from ``hub_cards/model_card.md`` with huggingface_hub's ``ModelCard``.
+"""Model cards: rendered from the package's ``cards/model_card.md`` with huggingface_hub's ``ModelCard``.
 
-Metrics come from a training export's ``metrics.json`` or a consistency report (``scripts/evaluate.py``)
-and go into the card's ``model-index`` as ``EvalResult`` entries.
+The template's source is the repository's top-level ``hub_cards/`` folder; ``timm_aa/hub/cards`` links to it,
+and wheels ship its files inside the package. Metrics come from a training export's ``metrics.json`` or a
+consistency report (``scripts/evaluate.py``) and go into the card's ``model-index`` as ``EvalResult`` entries.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from torch import nn
 
-from hub_cards import template_path
-
-from ..consistency.report import SCHEMA
+from ..consistency.report import load_report
+from ..errors import TimmAAError
+from .card_info import CardInfo
 from .export import model_args_of
 
 
-@dataclass
-class CardInfo:
-    """What the card says beyond what the model itself tells."""
+def template_path(name: str = "model_card.md") -> str:
+    """Filesystem path of a card template shipped with the package.
 
-    repo_id: str
-    license: str = "apache-2.0"
-    dataset: str = "custom"
-    dataset_name: str | None = None
-    base_model: str | None = None
-    provenance: str | None = None
-    summary: str | None = None
-    metrics: list[dict[str, Any]] = field(default_factory=list)  # {name, type, value, split, source}
+    Example:
+        >>> template_path().endswith('model_card.md')
+        True
+    """
+    return str(resources.files(__package__) / "cards" / name)
 
 
 def metrics_from_export(path: str) -> list[dict[str, Any]]:
@@ -43,8 +40,13 @@ def metrics_from_export(path: str) -> list[dict[str, Any]]:
     """
     if not os.path.isfile(path):
         return []
-    with open(path) as f:
-        data = json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as err:
+        raise TimmAAError(f"cannot read the metrics {path!r} ({err})") from None
+    if not isinstance(data, dict):
+        raise TimmAAError(f"{path!r} is not a metrics file (expected a JSON object)")
     out = []
     if "val/top1" in data:
         out.append(dict(name="top-1 accuracy", type="accuracy", value=data["val/top1"], split="validation",
@@ -59,20 +61,34 @@ def metrics_from_report(path: str, model: str | None = None) -> list[dict[str, A
     """Accuracy and each protocol's consistency for one model of a consistency report.
 
     ``model`` picks the rows (by model spec or architecture); it may be omitted when the report
-    holds a single model.
+    holds a single model. Rows measured with random weights are refused: they describe no trained model.
+
+    Example:
+        >>> metrics_from_report('/nonexistent.json')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: cannot read the consistency report '/nonexistent.json' (No such file or directory)
     """
-    with open(path) as f:
-        report = json.load(f)
-    if report.get("schema") != SCHEMA:
-        raise ValueError(f"{path!r} is not a timm-aa consistency report")
-    rows = report["results"]
-    names = sorted({r["model"] for r in rows})
-    if model is not None:
-        rows = [r for r in rows if model in (r["model"], r.get("architecture"))]
-    elif len(names) > 1:
-        raise ValueError(f"{path!r} holds several models {names}: say which one with --eval-model")
-    if not rows:
-        raise ValueError(f"{path!r} has no rows for model {model!r} (it has {names})")
+    report = load_report(path)
+    rows = [r for r in report["results"] if isinstance(r, dict)]
+    try:
+        names = sorted({r["model"] for r in rows})
+        if model is not None:
+            rows = [r for r in rows if model in (r["model"], r.get("architecture"))]
+        elif len(names) > 1:
+            raise TimmAAError(f"eval_json={path!r} holds several models ({', '.join(names)}): choose one with "
+                              "eval_model='NAME'")
+        if not rows:
+            raise TimmAAError(f"eval_json={path!r} has no rows for eval_model={model!r} (it has {names})")
+        if any(r.get("weights") == "random" for r in rows):
+            raise TimmAAError(f"eval_json={path!r}: its rows for {rows[0]['model']!r} were measured with random "
+                              "weights; evaluate the published weights instead")
+        return _metrics_of(rows)
+    except (KeyError, TypeError) as err:
+        raise TimmAAError(f"eval_json={path!r} is not a complete consistency report (missing {err})") from None
+
+
+def _metrics_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     if rows[0].get("accuracy") is not None:
         out.append(dict(name="top-1 accuracy", type="accuracy", value=rows[0]["accuracy"], split="validation",

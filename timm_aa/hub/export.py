@@ -3,6 +3,10 @@
 timm's own ``save_config_for_hf`` records ``num_classes`` inside ``model_args``; transformers'
 ``TimmWrapper`` then passes ``num_classes`` twice and fails. We write timm's config without it
 (``num_classes`` stays at the top level, where both libraries read it).
+
+The weights file records the architecture and model args too (safetensors metadata), so that a
+``config.json`` that no longer describes the weights is caught (:func:`check_export`) instead of
+rebuilding a different model around them.
 """
 
 from __future__ import annotations
@@ -14,13 +18,18 @@ import tempfile
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from timm.models._hub import save_config_for_hf
 from torch import nn
 
+from .._io import check_replaceable, replace_dir, write_json
+from ..errors import TimmAAError
+
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.json"
+EXPORT_FILES = (WEIGHTS_NAME, CONFIG_NAME, METRICS_NAME)
 
 
 def model_args_of(model: nn.Module) -> dict[str, Any]:
@@ -75,18 +84,6 @@ def save_weights(model: nn.Module, path: str, architecture: str | None = None) -
     save_file(state, path, metadata=metadata)
 
 
-def replace_dir_atomic(tmp: str, final: str) -> None:
-    """Move the complete folder ``tmp`` to ``final``, replacing an existing one only once ``tmp`` is ready."""
-    if os.path.exists(final):
-        old = final.rstrip("/") + ".old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-
-
 def write_export(
     model: nn.Module,
     folder: str,
@@ -103,22 +100,86 @@ def write_export(
         ['config.json', 'model.safetensors']
     """
     folder = os.path.abspath(folder)
+    check_export_target(folder)
     parent = os.path.dirname(folder)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-export-")
     try:
         config = hub_config(model, label_names, provenance)
         save_weights(model, os.path.join(tmp, WEIGHTS_NAME), config["architecture"])
-        with open(os.path.join(tmp, CONFIG_NAME), "w") as f:
-            json.dump(config, f, indent=2)
+        write_json(config, os.path.join(tmp, CONFIG_NAME))
         if metrics is not None:
-            with open(os.path.join(tmp, METRICS_NAME), "w") as f:
-                json.dump(metrics, f, indent=2)
-        replace_dir_atomic(tmp, folder)
+            write_json(metrics, os.path.join(tmp, METRICS_NAME))
+        replace_dir(tmp, folder, allowed=EXPORT_FILES)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def check_export_target(folder: str) -> None:
+    """Raise TimmAAError if ``folder`` exists and is not an export folder (it holds other files than ours),
+    since :func:`write_export` replaces the whole folder.
+
+    Example:
+        >>> check_export_target('/nonexistent/export')
+    """
+    check_replaceable(folder, EXPORT_FILES)
+
+
+def _normalised_args(args: Any) -> dict[str, Any]:
+    args = dict(args) if isinstance(args, dict) else {}
+    for key in ("num_classes", "pretrained_cfg", "pretrained_cfg_overlay"):
+        args.pop(key, None)
+    return args
+
+
+def check_export(folder: str) -> dict[str, Any]:
+    """Read an export folder's ``config.json`` and check it against the architecture and model args recorded in
+    its ``model.safetensors``; return the config. A disagreement (a config edited, or copied from another
+    model) is a TimmAAError naming both, since timm would build the config's model around the weights.
+
+    Weights files without that record (not written by :func:`save_weights`) are not checked.
+
+    Example:
+        >>> import timm, timm_aa
+        >>> folder = write_export(timm.create_model('resnet18_aa', num_classes=2), tempfile.mkdtemp() + '/x')
+        >>> check_export(folder)['architecture']
+        'resnet18_aa'
+    """
+    config_path, weights_path = os.path.join(folder, CONFIG_NAME), os.path.join(folder, WEIGHTS_NAME)
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+        if not isinstance(config, dict):
+            raise ValueError("not a JSON object")
+    except OSError as err:
+        raise TimmAAError(f"{folder!r} is not an export folder: cannot read {CONFIG_NAME} ({err.strerror})") from None
+    except ValueError as err:
+        raise TimmAAError(f"{config_path!r} is not a timm config ({err})") from None
+    try:
+        with safe_open(weights_path, framework="pt") as f:
+            meta = f.metadata() or {}
+    except (OSError, SafetensorError) as err:
+        raise TimmAAError(f"{weights_path!r} is not a readable safetensors file ({err})") from None
+    if "architecture" not in meta:
+        return config
+    try:
+        recorded_args = _normalised_args(json.loads(meta.get("model_args") or "{}"))
+    except ValueError:
+        raise TimmAAError(f"{weights_path!r} has corrupt model_args metadata: re-export the model") from None
+    configured_args = _normalised_args(config.get("model_args"))
+    differ = {k: v for k, v in recorded_args.items() if configured_args.get(k, "(unset)") != v}
+    if config.get("architecture") != meta["architecture"] or differ:  # timm adds args of its own: a superset is fine
+        same_arch = config.get("architecture") == meta["architecture"]
+        says = ", ".join(f"{k} {configured_args.get(k, '(unset)')!r}" for k in differ) if same_arch else ""
+        was = ", ".join(f"{k} {v!r}" for k, v in differ.items()) if same_arch else ""
+        raise TimmAAError(
+            f"{folder!r} contradicts itself: {CONFIG_NAME} describes {config.get('architecture')!r}"
+            f"{' with ' + says if says else ''}, but {WEIGHTS_NAME} was written for {meta['architecture']!r}"
+            f"{' with ' + was if was else ''}; re-export the model, or make {CONFIG_NAME} match the weights"
+        )
+    return config
 
 
 def load_export_state(folder: str) -> dict[str, torch.Tensor]:

@@ -8,8 +8,10 @@ import timm
 import torch
 from torch import nn
 
+from ..errors import TimmAAError
 
-class VerificationError(ValueError):
+
+class VerificationError(TimmAAError):
     """A Hub folder does not reproduce its source model."""
 
 

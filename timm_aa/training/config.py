@@ -1,9 +1,15 @@
-"""Training settings: one dataclass, filled by ``scripts/train.py`` or by code."""
+"""Training settings: one dataclass, filled by ``scripts/train.py`` (from the arguments given) or by code.
+
+Its field defaults are the only defaults of a training run. This module imports nothing heavy: the script
+reads the defaults and choices from it before importing torch.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from ..errors import TimmAAError
 
 AUGMENTATIONS = ("timm", "shift", "center")
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -60,16 +66,24 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.aug not in AUGMENTATIONS:
-            raise ValueError(f"aug must be one of {AUGMENTATIONS}, got {self.aug!r}")
+            raise TimmAAError(f"aug={self.aug!r}: must be one of {', '.join(AUGMENTATIONS)}")
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+            raise TimmAAError(f"mixed_precision={self.mixed_precision!r}: must be one of {', '.join(MIXED_PRECISION)}")
         for name in ("epochs", "batch_size", "grad_accum", "keep_last", "eval_passes"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+                raise TimmAAError(f"{name}={getattr(self, name)}: must be at least 1")
+        for name in ("lr", "weight_decay", "min_lr", "warmup_epochs", "workers"):
+            if getattr(self, name) < 0:  # lr=0 is honoured (e.g. to recalibrate BatchNorm statistics only)
+                raise TimmAAError(f"{name}={getattr(self, name)}: must not be negative")
+        if self.input_size is not None and self.input_size < 1:
+            raise TimmAAError(f"input_size={self.input_size}: must be at least 1")
+        if self.crop_pct is not None and not 0 < self.crop_pct <= 1:
+            raise TimmAAError(f"crop_pct={self.crop_pct}: must be in (0, 1]")
+        for name in ("hflip", "ema_decay"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise TimmAAError(f"{name}={getattr(self, name)}: must be in [0, 1]")
         if self.init_from and self.pretrained:
-            raise ValueError("use either --init-from or --pretrained, not both")
+            raise TimmAAError(f"init_from={self.init_from!r} and pretrained=True both give starting weights: use one")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

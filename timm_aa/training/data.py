@@ -18,6 +18,7 @@ from torchvision import transforms as T
 
 from ..data import ImageSource, open_image_folder, open_image_source
 from ..data.sources import _is_hf_dataset_dir
+from ..errors import TimmAAError
 
 
 @dataclass
@@ -34,28 +35,28 @@ def open_splits(data: str, train_split: str = "train", val_split: str = "val") -
         >>> open_splits('/nonexistent')
         Traceback (most recent call last):
         ...
-        FileNotFoundError: no data directory at '/nonexistent'
+        timm_aa.errors.TimmAAError: no data directory at '/nonexistent'
     """
     if data.startswith("hf:") or (os.path.isdir(data) and _is_hf_dataset_dir(data)):
         train = open_image_source(data, train_split)
         val_name = "validation" if val_split == "val" else val_split
         try:
             val = open_image_source(data, val_name)
-        except ValueError:
+        except TimmAAError:
             val = open_image_source(data, "test")
     else:
         if not os.path.isdir(data):
-            raise FileNotFoundError(f"no data directory at {data!r}")
+            raise TimmAAError(f"no data directory at {data!r}")
         missing = [s for s in (train_split, val_split) if not os.path.isdir(os.path.join(data, s))]
         if missing:
-            raise ValueError(f"{data!r} needs {train_split}/ and {val_split}/ image folders; missing: {missing}")
+            raise TimmAAError(f"{data!r} needs {train_split}/ and {val_split}/ image folders; missing: {missing}")
         train = open_image_folder(os.path.join(data, train_split))
         val = open_image_folder(os.path.join(data, val_split))
     for name, src in (("train", train), ("val", val)):
         if not src.labeled:
-            raise ValueError(f"the {name} split of {data!r} has no labels (need one folder per class)")
+            raise TimmAAError(f"the {name} split of {data!r} has no labels (need one folder per class)")
     if train.classes != val.classes:
-        raise ValueError(f"train and val classes differ: {train.classes[:5]}... vs {val.classes[:5]}...")
+        raise TimmAAError(f"train and val classes differ: {train.classes[:5]}... vs {val.classes[:5]}...")
     return DataSplits(train, val, list(train.classes))
 
 
@@ -104,12 +105,12 @@ class TransformedImages(Dataset):
         try:
             image = self.source.load(index)
         except (OSError, ValueError, SyntaxError) as err:
-            raise ValueError(f"cannot read image {self.source.ids[index]}: {err}") from None
+            raise TimmAAError(f"cannot read image {self.source.ids[index]}: {err}") from None
         return self.transform(image), self.source.labels[index], index
 
 
 def check_readable(source: ImageSource, limit: int = 50_000) -> None:
-    """Decode every image once and raise ``ValueError`` listing the unreadable ones, before training starts.
+    """Decode every image once and raise TimmAAError listing the unreadable ones, before training starts.
 
     Sources larger than ``limit`` are not pre-checked: an unreadable image there stops training with
     an error naming the file, when it is reached.
@@ -123,4 +124,4 @@ def check_readable(source: ImageSource, limit: int = 50_000) -> None:
         except (OSError, ValueError, SyntaxError):
             bad.append(source.ids[i])
     if bad:
-        raise ValueError(f"{len(bad)} unreadable image(s): {', '.join(bad[:10])}")
+        raise TimmAAError(f"{len(bad)} unreadable image(s): {', '.join(bad[:10])}")

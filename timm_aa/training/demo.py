@@ -8,31 +8,19 @@ react to shifts comes from the architecture.
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..consistency.report import write_json_atomic
-from .config import TrainConfig
-from .demo_data import CANVAS, digits_splits, save_image_folder
+from .._io import write_json
+from .demo_data import digits_splits, save_image_folder
+from .demo_recipe import CANVAS, CROP, DEMO_MODELS, DEMO_SEEDS, demo_config
 from .loop import train
 
-DEMO_MODELS = ("resnet18", "resnet18_aa")
-DEMO_SEEDS = (0, 1, 2)
-CROP = 40
-
-
-def demo_config(model: str, seed: int, output: str, **overrides: Any) -> TrainConfig:
-    """The demo recipe: AdamW 2e-3, 1 warm-up epoch then cosine, 10 epochs, batch 64, 40x40 center crops."""
-    settings: dict[str, Any] = dict(
-        model=model, output=output, epochs=10, batch_size=64, lr=2e-3, warmup_epochs=1, weight_decay=0.05,
-        input_size=CROP, crop_pct=CROP / CANVAS, aug="center", seed=seed, eval_passes=3, keep_last=1,
-        log_epochs=False,
-    )
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig(**settings)
+log = logging.getLogger(__name__)
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -44,38 +32,40 @@ def run_demo(
     output: str | None = None,
     models: Sequence[str] = DEMO_MODELS,
     seeds: Sequence[int] = DEMO_SEEDS,
-    progress: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Train every model with every seed on the digits; print and return the summary table.
+    """Train every model with every seed on the digits (progress is logged); return the runs and their summary.
+
+    ``overrides`` are :class:`TrainConfig` settings on top of the demo recipe. The result holds ``runs``,
+    ``summary`` (per model: mean, std, min, max of top-1 and consistency), ``recipe``, ``output`` and ``val_dir``
+    (the validation images as an ImageFolder). ``format_demo_table(result['summary'], len(seeds))`` prints it.
 
     Example:
-        >>> # run_demo(epochs=2, seeds=(0,))
+        >>> # result = run_demo(epochs=2, seeds=(0,))
     """
     output = output or os.path.join("runs", time.strftime("demo-%Y%m%d-%H%M%S"))
+    demo_config(models[0], seeds[0], output, **overrides)  # a bad setting fails here, before any work
     splits = digits_splits()
-    print(f"demo: {', '.join(models)} on scikit-learn digits ({len(splits.train)} train / {len(splits.val)} val "
-          f"images, {CANVAS}x{CANVAS} canvas, {CROP}x{CROP} crops), seeds {list(seeds)}; output {output}")
+    log.info("demo: %s on scikit-learn digits (%d train / %d val images, %dx%d canvas, %dx%d crops), seeds %s; "
+             "output %s", ", ".join(models), len(splits.train), len(splits.val), CANVAS, CANVAS, CROP, CROP,
+             list(seeds), output)
     runs = []
     for seed in seeds:
         for model in models:
-            cfg = demo_config(model, seed, os.path.join(output, f"{model}-seed{seed}"), progress=progress, **overrides)
+            cfg = demo_config(model, seed, os.path.join(output, f"{model}-seed{seed}"), **overrides)
             start = time.perf_counter()
             final = train(cfg, splits)["final"]
             runs.append({"model": model, "seed": seed, "top1": final["val/top1"],
                          "consistency": final["val/consistency"], "seconds": time.perf_counter() - start})
-            print(f"  {model:<14} seed {seed}: top-1 {runs[-1]['top1']:6.2f}  "
-                  f"consistency {runs[-1]['consistency']:6.2f}  ({runs[-1]['seconds']:.0f} s)")
+            log.info("  %-14s seed %d: top-1 %6.2f  consistency %6.2f  (%.0f s)", model, seed, runs[-1]["top1"],
+                     runs[-1]["consistency"], runs[-1]["seconds"])
     summary = {m: {k: _summary([r[k] for r in runs if r["model"] == m]) for k in ("top1", "consistency")}
                for m in models}
     result = {"models": list(models), "seeds": list(seeds), "runs": runs, "summary": summary,
               "recipe": demo_config(models[0], 0, output, **overrides).to_dict()}
-    write_json_atomic(result, os.path.join(output, "demo.json"))
+    write_json(result, os.path.join(output, "demo.json"))
     val_dir = save_image_folder(splits.val, os.path.join(output, "digits-val"))
-    print(format_demo_table(summary, len(seeds)))
-    print(f"\nvalidation images: {val_dir}; trained models: {output}/<model>-seed<N>/export "
-          "(evaluate them with scripts/evaluate.py --model local-dir:... --resize 48 --crop 40)")
-    return result
+    return {**result, "output": output, "val_dir": val_dir}
 
 
 def format_demo_table(summary: dict[str, dict[str, dict[str, float]]], num_seeds: int) -> str:

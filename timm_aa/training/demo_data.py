@@ -14,8 +14,7 @@ from PIL import Image
 
 from ..data import ImageSource
 from .data import DataSplits
-
-CANVAS, DIGIT = 48, 32
+from .demo_recipe import CANVAS, DIGIT
 
 
 def _digit_image(pixels: np.ndarray) -> Image.Image:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -19,7 +20,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from .._io import check_writable
+from ..errors import TimmAAError
 from ..hub import write_export
+from ..hub.export import check_export_target
+from ..input_check import check_input_size
 from ..layers.polyphase import LPSPool2d, gumbel_tau
 from ..loading import create_model_from_spec
 from . import checkpoints as ckpt
@@ -29,10 +34,12 @@ from .evaluation import evaluate_model
 from .init import init_from
 from .trackers import default_trackers
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class GumbelSchedule:
-    """LPS temperature per epoch, ``max(min, tau0 * decay**epoch)``; checkpointed with the run."""
+    """LPS temperature per epoch, ``max(min, tau0 * decay**epoch)``; saved in each checkpoint's JSON state."""
 
     tau0: float = 1.0
     decay: float = 0.8
@@ -55,7 +62,7 @@ class GumbelSchedule:
 
 @dataclass
 class TrainState:
-    """Counters saved with every checkpoint (``register_for_checkpointing``)."""
+    """Counters saved in each checkpoint's JSON state."""
 
     epoch: int = -1
     global_step: int = 0
@@ -68,7 +75,7 @@ class TrainState:
 
 
 def build_model(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, list[str]]:
-    """The model to train, with ``--init-from`` baseline weights copied in; returns the keys left fresh."""
+    """The model to train, with the ``init_from`` baseline weights copied in; returns the keys left fresh."""
     kwargs = dict(cfg.model_kwargs or {})
     model = create_model_from_spec(cfg.model, pretrained=cfg.pretrained, num_classes=num_classes, **kwargs)
     fresh = init_from(model, cfg.init_from) if cfg.init_from else []
@@ -85,27 +92,30 @@ def _data_config(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
 
 
 def _check_output(cfg: TrainConfig) -> str | None:
-    """Refuse to start a fresh run over existing checkpoints; resolve ``--resume``."""
+    """Before any work: the output folder must be writable, a fresh run must not land on existing checkpoints
+    or on a user's ``export`` folder; resolve ``resume``."""
+    check_writable(cfg.output)
+    check_export_target(os.path.join(cfg.output, "export"))
     if cfg.resume:
         return ckpt.resolve_resume(cfg.resume, cfg.output)
     if ckpt.list_checkpoints(cfg.output):
-        raise ValueError(
-            f"{cfg.output!r} already has checkpoints; pass --resume latest to continue, or another --output"
-        )
+        raise TimmAAError(f"output={cfg.output!r} already has checkpoints: continue them with resume='latest', "
+                          "or choose another output folder")
     return None
 
 
 def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
     """Train (or fine-tune) ``cfg.model`` on ``cfg.data``; checkpoint every epoch; export at the end.
 
-    ``splits`` replaces ``cfg.data`` with sources built in code (the demo does this).
-    Returns ``{'history': [per-epoch metrics], 'export': folder, 'final': last metrics}``.
+    ``splits`` replaces ``cfg.data`` with sources built in code (the demo does this). Progress is logged
+    (logger ``timm_aa.training.loop``). Returns ``{'history': [per-epoch metrics], 'export': folder,
+    'final': last metrics}``.
 
     Example:
         >>> # train(TrainConfig(model='resnet18_aa', init_from='resnet18', data='imagenette/', epochs=5))
     """
     if splits is None and not cfg.data:
-        raise ValueError("no --data given (run scripts/train.py without --data for the demo)")
+        raise TimmAAError("no data given: name a dataset (data=...), or run the demo (timm_aa.training.demo)")
     resume_path = _check_output(cfg)
     splits = splits or open_splits(cfg.data, cfg.train_split, cfg.val_split)
     accelerator = Accelerator(
@@ -126,35 +136,44 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
         check_readable(splits.val)
     model, fresh = build_model(cfg, len(splits.classes))
     if fresh and accelerator.is_main_process:
-        print(f"--init-from: class count differs, classifier left freshly initialised: {fresh}")
+        log.info("init_from: the class count differs, classifier left freshly initialised: %s", fresh)
     data_cfg = _data_config(model, cfg)
     crop = data_cfg["input_size"][-1]
+    check_input_size(model, crop, f"input_size={crop}", cfg.model)
     train_set = TransformedImages(splits.train, train_transform(data_cfg, cfg.aug, cfg.hflip))
     val_set = TransformedImages(splits.val, val_transform(data_cfg))
     if len(train_set) < cfg.batch_size * accelerator.num_processes:
-        raise ValueError(f"{len(train_set)} training images are fewer than one batch ({cfg.batch_size} per process)")
+        raise TimmAAError(f"batch_size={cfg.batch_size}: the {len(train_set)} training images are fewer than one "
+                          f"batch per process ({accelerator.num_processes} processes); use a smaller batch size")
     train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                               num_workers=cfg.workers, generator=torch.Generator().manual_seed(cfg.seed))
     val_loader = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers)
-    optimizer = create_optimizer_v2(model, opt=cfg.opt, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    try:
+        optimizer = create_optimizer_v2(model, opt=cfg.opt, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    except ValueError as err:  # timm's registry has no such optimizer
+        raise TimmAAError(f"opt={cfg.opt!r}: {err}; use a timm optimizer name such as adamw or sgd") from None
     model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
     batches = len(train_loader) if cfg.max_train_batches is None else min(len(train_loader), cfg.max_train_batches)
     updates_per_epoch = math.ceil(batches / cfg.grad_accum)
-    scheduler, _ = create_scheduler_v2(
-        optimizer, sched=cfg.sched, num_epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs, min_lr=cfg.min_lr,
-        step_on_epochs=False, updates_per_epoch=updates_per_epoch,
-    )
+    try:
+        scheduler, _ = create_scheduler_v2(  # warm-up and floor never above the peak: lr=0 stays 0
+            optimizer, sched=cfg.sched, num_epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs,
+            warmup_lr=min(1e-5, cfg.lr), min_lr=min(cfg.min_lr, cfg.lr), step_on_epochs=False,
+            updates_per_epoch=updates_per_epoch,
+        )
+    except (ValueError, AssertionError) as err:  # an unknown name; plateau, which steps per epoch only
+        raise TimmAAError(f"sched={cfg.sched!r}: {err} (schedules here step every update); use e.g. cosine, "
+                          "step or poly") from None
     ema = ModelEmaV3(accelerator.unwrap_model(model), decay=cfg.ema_decay) if cfg.ema else None
     state = TrainState()
     gumbel = GumbelSchedule(cfg.gumbel_tau0, cfg.gumbel_decay, cfg.gumbel_min)
-    accelerator.register_for_checkpointing(scheduler, state, gumbel, *([ema] if ema else []))
     if resume_path:
-        try:
-            accelerator.load_state(resume_path)
-        except Exception as err:  # a damaged file inside the checkpoint: say which checkpoint
-            raise ValueError(f"cannot resume from {resume_path!r}: {type(err).__name__}: {err}") from None
+        saved = ckpt.load_checkpoint(accelerator, resume_path, ema)
+        state.load_state_dict(saved)
+        scheduler.load_state_dict(saved["scheduler"])
+        gumbel.load_state_dict(saved["gumbel"])
         if accelerator.is_main_process:
-            print(f"resumed from {resume_path} (epoch {state.epoch + 1} done, step {state.global_step})")
+            log.info("resumed from %s (epoch %d done, step %d)", resume_path, state.epoch + 1, state.global_step)
     accelerator.init_trackers("train", config={k: str(v) for k, v in cfg.to_dict().items()})
     history = []
     for epoch in range(state.epoch + 1, cfg.epochs):
@@ -169,9 +188,10 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
         state.epoch = epoch
         accelerator.log(metrics, step=state.global_step)
         history.append(metrics)
-        _save_checkpoint(accelerator, cfg, state, metrics)
+        ckpt.save_checkpoint(accelerator, cfg.output, {**state.state_dict(), "metrics": metrics,
+                             "scheduler": scheduler.state_dict(), "gumbel": gumbel.state_dict()}, ema, cfg.keep_last)
         if cfg.log_epochs and accelerator.is_main_process:
-            print(f"epoch {epoch}: top-1 {metrics['val/top1']:.2f}  consistency {metrics['val/consistency']:.2f}")
+            log.info("epoch %d: top-1 %.2f  consistency %.2f", epoch, metrics["val/top1"], metrics["val/consistency"])
     export = os.path.join(cfg.output, "export")
     final = history[-1] if history else ckpt.read_state(resume_path).get("metrics", {})
     if accelerator.is_main_process:
@@ -203,13 +223,3 @@ def _train_epoch(model, optimizer, scheduler, ema, loader, accelerator, state, e
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
-
-
-def _save_checkpoint(accelerator, cfg, state, metrics) -> None:
-    tmp, final = ckpt.temp_checkpoint(cfg.output, state.epoch)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(tmp)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        ckpt.finalize_checkpoint(tmp, final, {**state.state_dict(), "metrics": metrics}, cfg.keep_last)
-    accelerator.wait_for_everyone()

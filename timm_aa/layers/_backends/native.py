@@ -1,9 +1,14 @@
 """The CPU kernel: blur and subsample in one pass over the input (``blur_kernel.c``), for float32 and float64.
 
 Built on first use with the system's C compiler (``cc -O3 -march=native -fopenmp``, retried without OpenMP,
-then without ``-march=native``; about a second) into ``$TIMM_AA_CACHE`` (default ``~/.cache/timm_aa``) and
-loaded with ctypes; a build already there is reused. Without a compiler (a logged warning), or with
-``TIMM_AA_NATIVE=0``, :func:`kernel` returns None and the PyTorch paths run.
+then without ``-march=native``; about a second, at most ``$TIMM_AA_BUILD_TIMEOUT`` seconds in all, default 30)
+into ``$TIMM_AA_CACHE`` (default ``~/.cache/timm_aa``) and loaded with ctypes. Loading a library runs its code,
+so the cache is trusted only as far as it is private: the folder is created 0700 and used only if it belongs
+to the current user and group and others cannot write to it; the SHA-256 of each built library is recorded
+beside it (a file with the same checks) and checked before ctypes opens it. A library without a matching
+record (planted, truncated, left empty by a failed build) is rebuilt, not loaded; a build that fails or
+times out is not kept. Without a usable compiler or cache (one logged warning), or with ``TIMM_AA_NATIVE=0``,
+:func:`kernel` returns None and the PyTorch paths run.
 The kernel reads gather tables (:func:`gather_table`): the rows of each axis matrix, or of its transpose
 for the backward pass.
 """
@@ -17,14 +22,17 @@ import os
 import platform
 import shlex
 import shutil
+import signal
+import stat
 import subprocess
 import sysconfig
-import tempfile
 import threading
+import time
 from pathlib import Path
 
 import torch
 
+from ..._io import atomic_path
 from .layout import memory_format_of
 from .tables import Taps, gather_table
 
@@ -64,37 +72,97 @@ def _cpu() -> str:
     return "\n".join(sorted({ln for ln in lines if ln.startswith(("model name", "flags"))}))
 
 
+def _check_private(path: Path, what: str) -> os.stat_result:
+    """``path``'s stat; OSError unless the current user owns it and group and others cannot write to it."""
+    info = path.stat() if what == "folder" else path.lstat()  # a cache folder may be a link to one's own folder
+    if what != "folder" and not stat.S_ISREG(info.st_mode):
+        raise OSError(f"{path} is not a regular file: not trusted")
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise OSError(f"the kernel cache {what} {path} belongs to user {info.st_uid} or may be written by others "
+                      f"(mode {stat.filemode(info.st_mode)}): not trusted; remove it, or set TIMM_AA_CACHE to a "
+                      "private folder")
+    return info
+
+
+def _private_dir(directory: Path) -> Path:
+    """``directory``, created 0700 when missing, checked with :func:`_check_private`."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_private(directory, "folder")
+    return directory
+
+
+def _record(library: Path) -> Path:
+    return library.with_name(library.name + ".sha256")
+
+
+def _sha256(path: Path | str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _verified(library: Path) -> bool:
+    """Whether ``library`` and its SHA-256 record are private files of ours and the digest matches."""
+    try:
+        _check_private(library, "file")
+        _check_private(_record(library), "file")
+        return _record(library).read_text().strip() == _sha256(library)
+    except OSError:
+        return False
+
+
 def build(directory: Path) -> Path:
-    """Compile the kernel into ``directory`` (atomically: temp file, then rename) and return its path.
+    """Compile the kernel into the private folder ``directory`` (atomically: temp file, then rename), record its
+    SHA-256 beside it, and return its path; a verified build already there is reused.
 
     Example:
+        >>> import tempfile
         >>> build(Path(tempfile.mkdtemp())).suffix
         '.so'
     """
+    directory = _private_dir(directory)
     source = SOURCE.read_bytes()
     key = hashlib.sha256(source + " ".join(_compiler() + FLAGS).encode() + _cpu().encode()).hexdigest()[:16]
     target = directory / f"blur_kernel-{key}.so"
-    if target.exists():
+    if _verified(target):
         return target
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_path(target) as tmp:
         _compile_first_that_works(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.chmod(tmp, 0o700)  # the linker creates its output afresh, with the umask's mode
+        if os.path.getsize(tmp) == 0:
+            raise OSError(f"the C compiler {_compiler()[0]} reported success but wrote an empty library")
+        digest = _sha256(tmp)
+    with atomic_path(_record(target), mode=0o600) as tmp:
+        Path(tmp).write_text(digest + "\n")
     return target
 
 
+def _build_timeout() -> float:
+    try:
+        return float(os.environ.get("TIMM_AA_BUILD_TIMEOUT") or 30)
+    except ValueError:
+        return 30.0
+
+
+def _run(command: list[str], timeout: float) -> None:
+    """Run ``command``; on timeout kill its whole process group (a compiler driver's children too)."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=max(timeout, 0.1))
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, command, out, err)
+
+
 def _compile_first_that_works(output: str) -> None:
-    """With OpenMP; else one thread (a compiler without OpenMP); else also without ``-march=native``."""
+    """With OpenMP; else one thread (a compiler without OpenMP); else also without ``-march=native``. All attempts
+    together get ``TIMM_AA_BUILD_TIMEOUT`` seconds; a timeout ends them (subprocess.TimeoutExpired)."""
+    deadline = time.monotonic() + _build_timeout()
     attempts = [FLAGS + OPENMP, FLAGS, [f for f in FLAGS if f != "-march=native"]]
     for i, flags in enumerate(attempts):
         try:
-            subprocess.run([*_compiler(), *flags, "-o", output, str(SOURCE)], check=True, capture_output=True,
-                           timeout=120)
+            _run([*_compiler(), *flags, "-o", output, str(SOURCE)], deadline - time.monotonic())
             return
         except subprocess.CalledProcessError:
             if i == len(attempts) - 1:
@@ -102,6 +170,9 @@ def _compile_first_that_works(output: str) -> None:
 
 
 def _load(path: Path) -> ctypes.CDLL:
+    """Open a built kernel with ctypes, after checking it against its SHA-256 record (opening runs its code)."""
+    if not _verified(path):
+        raise OSError(f"{path} does not match the SHA-256 recorded when it was built: not loaded")
     lib = ctypes.CDLL(str(path))
     if lib.timm_aa_kernel_version() != VERSION:
         raise OSError(f"{path} is not version {VERSION} of the kernel")
@@ -131,10 +202,22 @@ def _try_load() -> ctypes.CDLL | None:
     if os.environ.get("TIMM_AA_NATIVE", "1") == "0":
         return None
     try:
-        return _load(build(_cache_dir()))
+        path = build(_cache_dir())
+    except subprocess.TimeoutExpired:
+        log.warning("timm_aa: no CPU blur kernel (the C compiler took longer than %.0f s, TIMM_AA_BUILD_TIMEOUT); "
+                    "using the PyTorch paths", _build_timeout())
+        return None
     except (OSError, subprocess.SubprocessError) as e:
         detail = getattr(e, "stderr", b"") or b""
         log.warning("timm_aa: no CPU blur kernel (%s %s); using the PyTorch paths", e, detail.decode()[-500:])
+        return None
+    try:
+        return _load(path)
+    except (OSError, AttributeError) as e:  # a broken build: remove it, so that the next process builds afresh
+        for stale in (path, _record(path)):
+            stale.unlink(missing_ok=True)
+        log.warning("timm_aa: no CPU blur kernel (%s; removed, it is rebuilt on the next start); using the PyTorch "
+                    "paths", e)
         return None
 
 

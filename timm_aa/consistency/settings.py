@@ -1,0 +1,55 @@
+"""How to measure shift-consistency: the protocols, and one dataclass of settings with their defaults.
+
+Kept free of heavy imports: ``scripts/evaluate.py`` reads the defaults and choices from it before importing torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import TimmAAError
+
+PROTOCOLS = ("random", "diagonal", "circular")
+OFFSET_MODES = ("per-batch", "per-image")
+
+
+@dataclass
+class ConsistencySettings:
+    """How to measure. ``resize`` is R, ``crop`` is S; ``offsets`` says whether the random protocol draws
+    one offset pair per batch (Zhang's code) or per image; ``device`` is a torch device name.
+
+    Example:
+        >>> ConsistencySettings(protocols=('random', 'diagonal')).passes
+        5
+        >>> ConsistencySettings(crop=300)
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: crop=300: must be positive and at most resize=256
+    """
+
+    protocols: tuple[str, ...] = ("random",)
+    resize: int = 256
+    crop: int = 224
+    passes: int = 5
+    seed: int = 0
+    offsets: str = "per-batch"
+    max_shift: int = 32
+    batch_size: int = 32
+    workers: int = 0
+    channels_last: bool = False
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        self.protocols = tuple(self.protocols)
+        bad = [p for p in self.protocols if p not in PROTOCOLS]
+        if bad or not self.protocols:
+            raise TimmAAError(f"protocols={list(self.protocols)}: each must be one of {', '.join(PROTOCOLS)}")
+        if self.offsets not in OFFSET_MODES:
+            raise TimmAAError(f"offsets={self.offsets!r}: must be one of {', '.join(OFFSET_MODES)}")
+        if not 0 < self.crop <= self.resize:
+            raise TimmAAError(f"crop={self.crop}: must be positive and at most resize={self.resize}")
+        for name in ("passes", "batch_size", "max_shift"):
+            if getattr(self, name) < 1:
+                raise TimmAAError(f"{name}={getattr(self, name)}: must be at least 1")
+        if self.workers < 0:
+            raise TimmAAError(f"workers={self.workers}: must not be negative")
