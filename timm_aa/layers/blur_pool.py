@@ -10,6 +10,7 @@ import torch
 import torch.fx
 
 from .._deprecation import warn_deprecated
+from ..errors import TimmAAError
 from ._backends import ops, reference
 from .filters import BlurFilterModule, binomial_taps, check_filt_size
 from .helpers import check_input, check_pad_mode, to_pair
@@ -57,7 +58,7 @@ def _blur_pool_module(x: torch.Tensor, taps: tuple[float, ...], stride: tuple[in
     """What :class:`BlurPool2d` runs: one call, a leaf in fx graphs (``torch.fx.wrap``), checks included."""
     check_input(x, "BlurPool2d")
     if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"BlurPool2d was built for {channels} channels, got {x.shape[1]}")
+        raise TimmAAError(f"BlurPool2d was built for {channels} channels, got {x.shape[1]}")
     return ops.blur_pool(x, taps, stride, pad_mode)
 
 

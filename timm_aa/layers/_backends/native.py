@@ -8,7 +8,8 @@ to the current user and group and others cannot write to it; the SHA-256 of each
 beside it (a file with the same checks) and checked before ctypes opens it. A library without a matching
 record (planted, truncated, left empty by a failed build) is rebuilt, not loaded; a build that fails or
 times out is not kept. Without a usable compiler or cache (one logged warning), or with ``TIMM_AA_NATIVE=0``,
-:func:`kernel` returns None and the PyTorch paths run.
+:func:`kernel` returns None and the reference backend runs (``TIMM_AA_NATIVE=0`` is the old spelling of
+``TIMM_AA_BACKEND=reference``).
 The kernel reads gather tables (:func:`gather_table`): the rows of each axis matrix, or of its transpose
 for the backward pass.
 """
@@ -205,11 +206,12 @@ def _try_load() -> ctypes.CDLL | None:
         path = build(_cache_dir())
     except subprocess.TimeoutExpired:
         log.warning("timm_aa: no CPU blur kernel (the C compiler took longer than %.0f s, TIMM_AA_BUILD_TIMEOUT); "
-                    "using the PyTorch paths", _build_timeout())
+                    "using the reference (pad-then-conv)", _build_timeout())
         return None
     except (OSError, subprocess.SubprocessError) as e:
         detail = getattr(e, "stderr", b"") or b""
-        log.warning("timm_aa: no CPU blur kernel (%s %s); using the PyTorch paths", e, detail.decode()[-500:])
+        log.warning("timm_aa: no CPU blur kernel (%s %s); using the reference (pad-then-conv)", e,
+                    detail.decode()[-500:])
         return None
     try:
         return _load(path)
@@ -247,7 +249,7 @@ def blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoin
     """
     lib = kernel()
     if lib is None:
-        raise RuntimeError("the CPU blur kernel is not available (see timm_aa.layers.native)")
+        raise RuntimeError("the CPU blur kernel is not available (see timm_aa.layers._backends.native)")
     n, c, h, w = x.shape
     rows_in, cols_in = size if adjoint else (h, w)
     ri, rw = gather_table(rows_in, taps, stride[0], mode, adjoint, x.dtype)
