@@ -1,8 +1,6 @@
 """Shift-consistency evaluation (Zhang 2019's protocols): library behind ``scripts/evaluate.py``."""
 
-import warnings
-from typing import Any
-
+from .._deprecation import moved_names
 from .protocols import center_crop, circular_agreement, diagonal_sweep, random_agreement
 from .report import SCHEMA, ConsistencyReport, ResultRow, load_report
 from .runner import ModelEntry, evaluate_consistency
@@ -16,11 +14,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "write_json_atomic":  # public until 0.1; JSON writing is not what this package is about
-        warnings.warn("timm_aa.consistency.write_json_atomic is deprecated and will be removed; write the JSON "
-                      "yourself (json.dump to a temporary file, then os.replace)", DeprecationWarning, stacklevel=2)
-        from .._io import write_json
-
-        return write_json
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# public until 0.1; JSON writing is not what this package is about
+__getattr__ = moved_names(__name__, {
+    "write_json_atomic": ("timm_aa._io", "write_json", "json.dump to a temporary file, then os.replace"),
+})

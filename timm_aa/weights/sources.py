@@ -21,7 +21,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ..atomic import atomic_path
+from .._io import atomic_path
 from ..errors import TimmAAError
 from .checkpoint import RefusedCheckpoint, check_hash, read_zhang_checkpoint
 from .download import DownloadFailed, download_to_temp
