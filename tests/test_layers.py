@@ -246,6 +246,9 @@ def test_bad_inputs():
         BlurConv2d.from_conv(timm.layers.Conv2dSame(3, 4, 3, stride=2))
     with pytest.raises(ValueError, match="padding"):
         MaxBlurPool2d(kernel_size=2, padding=2)
+    with pytest.raises(TimmAAError, match=r"a 2x2 max-pool window \(padding 0, 0\) does not fit a 1x1 map"):
+        MaxBlurPool2d(2, 2)(torch.randn(1, 3, 1, 1))
+    assert MaxBlurPool2d(2, 2, pad_mode="circular")(torch.randn(1, 3, 1, 1)).shape == (1, 3, 1, 1)
 
 
 def test_filter_is_restored_after_meta_device_construction():

@@ -19,6 +19,17 @@ def _check_padding(padding: int | tuple[int, int], kernel_size: tuple[int, int])
     return pad
 
 
+def _check_window(x: torch.Tensor, kernel: tuple[int, int], padding: tuple[int, int], pad_mode: str,
+                  layer: str) -> None:
+    """The max-pool window must fit the (padded) map, as ``nn.MaxPool2d`` requires; circular padding wraps."""
+    if pad_mode == "circular":
+        return
+    h, w = x.shape[2], x.shape[3]
+    if h + 2 * padding[0] < kernel[0] or w + 2 * padding[1] < kernel[1]:
+        raise TimmAAError(f"{layer}: a {kernel[0]}x{kernel[1]} max-pool window (padding {padding[0]}, {padding[1]}) "
+                          f"does not fit a {h}x{w} map; feed larger inputs (or pad_mode='circular')")
+
+
 def max_blur_pool2d(
     input: torch.Tensor,
     kernel_size: int | tuple[int, int] = 2,
@@ -41,8 +52,10 @@ def max_blur_pool2d(
         return _legacy_max_blur_pool2d(input, kernel_size, stride, padding, filt_size, pad_mode)
     check_input(input, "max_blur_pool2d")
     kernel = to_pair(kernel_size, "kernel_size")
-    return ops.max_blur_pool(input, kernel, _check_padding(padding, kernel), binomial_taps(check_filt_size(filt_size)),
-                             to_pair(kernel if stride is None else stride, "stride"), check_pad_mode(pad_mode))
+    pad, mode = _check_padding(padding, kernel), check_pad_mode(pad_mode)
+    _check_window(input, kernel, pad, mode, "max_blur_pool2d")
+    return ops.max_blur_pool(input, kernel, pad, binomial_taps(check_filt_size(filt_size)),
+                             to_pair(kernel if stride is None else stride, "stride"), mode)
 
 
 def _legacy_max_blur_pool2d(x: torch.Tensor, filt, kernel_size, stride, padding, pad_mode: str) -> torch.Tensor:
@@ -62,6 +75,7 @@ def _max_blur_pool_module(x: torch.Tensor, kernel_size: tuple[int, int], padding
                           taps: tuple[float, ...], stride: tuple[int, int], pad_mode: str) -> torch.Tensor:
     """What :class:`MaxBlurPool2d` runs: one call, a leaf in fx graphs (``torch.fx.wrap``), checks included."""
     check_input(x, "MaxBlurPool2d")
+    _check_window(x, kernel_size, padding, pad_mode, "MaxBlurPool2d")
     return ops.max_blur_pool(x, kernel_size, padding, taps, stride, pad_mode)
 
 
