@@ -101,7 +101,12 @@ def open_image_folder(root: str) -> ImageSource:
     return ImageSource(root, paths, labels, classes, lambda i: _open_file(paths[i]))
 
 
-def _is_hf_dataset_dir(path: str) -> bool:
+def is_hf_dataset_dir(path: str) -> bool:
+    """Whether ``path`` is a folder written by ``datasets``' ``save_to_disk``.
+
+    >>> is_hf_dataset_dir(".")
+    False
+    """
     return os.path.isfile(os.path.join(path, "dataset_dict.json")) or os.path.isfile(
         os.path.join(path, "state.json")
     )
@@ -156,6 +161,6 @@ def open_image_source(spec: str, split: str | None = None) -> ImageSource:
         raise TimmAAError("no data path given")
     if spec.startswith("hf:"):
         return open_hf_dataset(spec[3:], split)
-    if os.path.isdir(spec) and _is_hf_dataset_dir(spec):
+    if os.path.isdir(spec) and is_hf_dataset_dir(spec):
         return open_hf_dataset(spec, split)
     return open_image_folder(spec)

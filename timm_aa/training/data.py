@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from ..data import ImageSource, open_image_folder, open_image_source
-from ..data.sources import _is_hf_dataset_dir
+from ..data.sources import is_hf_dataset_dir
 from ..errors import TimmAAError
 
 
@@ -37,7 +37,7 @@ def open_splits(data: str, train_split: str = "train", val_split: str = "val") -
         ...
         timm_aa.errors.TimmAAError: no data directory at '/nonexistent'
     """
-    if data.startswith("hf:") or (os.path.isdir(data) and _is_hf_dataset_dir(data)):
+    if data.startswith("hf:") or (os.path.isdir(data) and is_hf_dataset_dir(data)):
         train = open_image_source(data, train_split)
         val_name = "validation" if val_split == "val" else val_split
         try:
