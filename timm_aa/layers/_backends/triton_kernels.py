@@ -50,18 +50,22 @@ def _unflatten(flat, C, OH, OW, CHANNELS_LAST: tl.constexpr):
 
 
 @triton.jit
+def _wrap(v, n, CIRCULAR: tl.constexpr):
+    """v itself, or v wrapped into [0, n) if CIRCULAR."""
+    if CIRCULAR:
+        v = ((v % n) + n) % n
+    return v
+
+
+@triton.jit
 def _window_max(base, r, col, h, w, sh, sw, mask, KH: tl.constexpr, KW: tl.constexpr, PH: tl.constexpr,
                 PW: tl.constexpr, CIRCULAR: tl.constexpr, ACC: tl.constexpr):
     """Max of the KH x KW window of dense-map position (r, col): -inf outside the map, or wrapped if CIRCULAR."""
     best = tl.where(mask, NEG_INF, NEG_INF).to(ACC)
     for dr in tl.static_range(KH):
-        rr = r - PH + dr
-        if CIRCULAR:
-            rr = ((rr % h) + h) % h
+        rr = _wrap(r - PH + dr, h, CIRCULAR)
         for dc in tl.static_range(KW):
-            cc = col - PW + dc
-            if CIRCULAR:
-                cc = ((cc % w) + w) % w
+            cc = _wrap(col - PW + dc, w, CIRCULAR)
             ok = mask & (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
             v = tl.load(base + rr * sh + cc * sw, mask=ok, other=NEG_INF).to(ACC)
             best = tl.maximum(best, v, propagate_nan=tl.PropagateNan.ALL)
@@ -122,25 +126,17 @@ def _max_route_kernel(x_ptr, g_ptr, y_ptr, total,
     gbase = g_ptr + n.to(tl.int64) * sgn + c.to(tl.int64) * sgc
     acc = tl.where(mask, 0.0, 0.0).to(ACC)
     for dr in tl.static_range(KH):
-        mr = h + PH - dr  # the window in which this pixel sits at row offset dr
-        if CIRCULAR:
-            mr = ((mr % H) + H) % H
+        mr = _wrap(h + PH - dr, H, CIRCULAR)  # the window in which this pixel sits at row offset dr
         for dc in tl.static_range(KW):
-            mc = w + PW - dc
-            if CIRCULAR:
-                mc = ((mc % W) + W) % W
+            mc = _wrap(w + PW - dc, W, CIRCULAR)
             ok = mask & (mr >= 0) & (mr < MHT) & (mc >= 0) & (mc < MWT)
             best = tl.where(ok, NEG_INF, NEG_INF).to(ACC)
             best_r = tl.where(ok, -1, -1)
             best_c = tl.where(ok, -1, -1)
             for a in tl.static_range(KH):
-                xr = mr - PH + a
-                if CIRCULAR:
-                    xr = ((xr % H) + H) % H
+                xr = _wrap(mr - PH + a, H, CIRCULAR)
                 for b in tl.static_range(KW):
-                    xc = mc - PW + b
-                    if CIRCULAR:
-                        xc = ((xc % W) + W) % W
+                    xc = _wrap(mc - PW + b, W, CIRCULAR)
                     inside = ok & (xr >= 0) & (xr < H) & (xc >= 0) & (xc < W)
                     v = tl.load(xbase + xr * sxh + xc * sxw, mask=inside, other=NEG_INF).to(ACC)
                     better = inside & ((v > best) | (v != v) | (best_r < 0))
