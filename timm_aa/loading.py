@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import warnings
 from typing import Any
 
 import timm
@@ -19,6 +18,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from . import models as _registered  # noqa: F401  (registers the *_aa models)
+from ._deprecation import warn_deprecated
 from .errors import TimmAAError
 
 _TIMM_SOURCES = ("hf-hub", "hf_hub", "local-dir")
@@ -85,13 +85,13 @@ def read_safetensors_header(path: str) -> dict[str, str]:
         ) from None
 
 
-def _safetensors_arch(path: str) -> tuple[str, dict[str, Any]]:
+def _safetensors_arch(path: str) -> str:
     meta = read_safetensors_header(path)
     if "architecture" not in meta or not meta["architecture"]:
         raise TimmAAError(
             f"{path!r} has no 'architecture' in its metadata; name it as ARCH:{path} (e.g. resnet50_aa:{path})"
         )
-    return meta["architecture"], json.loads(meta.get("model_args") or "{}")
+    return meta["architecture"]
 
 
 def load_checkpoint_model(arch: str, path: str, **kwargs: Any) -> nn.Module:
@@ -131,8 +131,8 @@ def split_weights_spec(spec: str) -> tuple[str, str] | None:
     if sep and head not in _TIMM_SOURCES and len(head) > 1 and "/" not in head and "\\" not in head:
         return head, tail
     if "@" in spec and not spec.startswith(_TIMM_SOURCES):
-        warnings.warn(f"the model spec ARCH@FILE ({spec!r}) is deprecated, as '@' means a revision in timm's "
-                      "hf-hub:org/name@revision: write ARCH:FILE", DeprecationWarning, stacklevel=3)
+        warn_deprecated(f"the model spec ARCH@FILE ({spec!r})",
+                        "ARCH:FILE ('@' means a revision in timm's hf-hub:org/name@revision)", stacklevel=4)
         arch, path = spec.split("@", 1)
         return arch, path
     return None
@@ -172,7 +172,6 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
     if split is not None:
         return load_checkpoint_model(*split, **kwargs)
     if spec.endswith(".safetensors"):
-        arch, model_args = _safetensors_arch(spec)
-        return load_checkpoint_model(arch, spec, **{**model_args, **kwargs})
+        return load_checkpoint_model(_safetensors_arch(spec), spec, **kwargs)  # with the file's model_args
     check_model_name(spec)
     return timm.create_model(spec, pretrained=pretrained, **kwargs)

@@ -73,6 +73,24 @@ def _describe(obj: Any) -> str:
     return f"a {type(obj).__name__}"
 
 
+def unwrap_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Return the bare state dict of a checkpoint (``{'state_dict': ...}`` unwrapped, ``module.`` stripped).
+
+    Example:
+        >>> unwrap_state_dict({'state_dict': {'module.fc.bias': torch.zeros(2)}})
+        {'fc.bias': tensor([0., 0.])}
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(f"expected a state dict (a mapping of names to tensors), got {type(checkpoint).__name__}")
+    sd = checkpoint.get("state_dict", checkpoint)
+    out = {}
+    for key, value in sd.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"checkpoint entry {key!r} is a {type(value).__name__}, not a tensor")
+        out[key[len("module."):] if key.startswith("module.") else key] = value
+    return out
+
+
 def read_zhang_checkpoint(path: str | os.PathLike, wrapped: bool = True) -> dict[str, torch.Tensor]:
     """The state dict inside one of Zhang's files: ``{'state_dict': {name: tensor}}`` (with ``wrapped=False``
     a bare ``{name: tensor}`` is accepted too). Anything else is refused with ``RefusedCheckpoint``.
@@ -95,4 +113,4 @@ def read_zhang_checkpoint(path: str | os.PathLike, wrapped: bool = True) -> dict
         found = _describe(checkpoint) if sd is None else f"a 'state_dict' that is {_describe(sd)}"
         raise RefusedCheckpoint(path, f"not his format (expected a dict with a 'state_dict' of tensors, found "
                                       f"{found})", fix)
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+    return unwrap_state_dict(sd)

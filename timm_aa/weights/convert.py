@@ -13,7 +13,7 @@ from torch import nn
 from ..errors import TimmAAError
 from ..hub import write_export
 from .checkpoint import check_hash, read_zhang_checkpoint
-from .releases import ORIGIN_URL, WEIGHTS_LICENSE, ZhangFile, parse_file_name, zhang_release
+from .releases import ORIGIN_URL, WEIGHTS_LICENSE, ZhangFile, parse_file_name, zhang_file
 from .zhang import from_zhang
 
 
@@ -51,12 +51,6 @@ def verify_against_zhang(file: ZhangFile, state: dict[str, torch.Tensor], model:
     return diff
 
 
-def _released(file: ZhangFile, sha256: str) -> bool:
-    """Whether ``sha256`` is that of the file he released for ``file``'s architecture, filter and training."""
-    return any(sha256.startswith(f.sha256_prefix) for f in zhang_release(file.arch).files
-               if (f.filt_size, f.finetuned) == (file.filt_size, file.finetuned))
-
-
 def convert_checkpoint(path: str, output_root: str, verify: bool | None = None,
                        overwrite: bool = False) -> tuple[str, float | None]:
     """Convert one of his files into ``output_root/<model>.<tag>``; returns the folder and the verified logit
@@ -78,7 +72,8 @@ def convert_checkpoint(path: str, output_root: str, verify: bool | None = None,
     if verify is None:
         verify = importlib.util.find_spec("antialiased_cnns") is not None
     diff = verify_against_zhang(file, state, model) if verify else None
-    released = _released(file, sha256)
+    release_file = zhang_file(file.model, file.tag)  # what he released for this architecture, filter, training
+    released = release_file is not None and sha256.startswith(release_file.sha256_prefix)
     provenance = {"source_file": os.path.basename(path), "source_sha256": sha256, "released_file": released,
                   "origin_url": ORIGIN_URL, "license": WEIGHTS_LICENSE, "arch": file.arch,
                   "filt_size": file.filt_size, "finetuned": file.finetuned, "verified_max_abs_logit_diff": diff}

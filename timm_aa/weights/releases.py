@@ -178,7 +178,7 @@ def parse_file_name(path: str) -> tuple[ZhangRelease, int, bool, str | None]:
     """
     base = os.path.basename(path)
     match = _FILE.match(base)
-    if not match or not any(r.arch == match.group("arch") for r in ZHANG_RELEASES):
+    if not match or match.group("arch") not in ARCH_TO_MODEL:
         raise TimmAAError(f"{base!r} is not named like Zhang's checkpoints (ARCH_lpfK[_finetune]-HASH.pth, e.g. "
                           "resnet50_lpf4_finetune-cad66808.pth); name it so, or load it with "
                           "timm_aa.from_zhang(path, arch, filt_size)")

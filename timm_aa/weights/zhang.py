@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import TimmAAError
-from .checkpoint import check_hash, read_zhang_checkpoint
+from .checkpoint import check_hash, read_zhang_checkpoint, unwrap_state_dict
 from .releases import zhang_release
 
 StateDict = Mapping[str, torch.Tensor]
@@ -32,24 +32,6 @@ def zhang_model_name(arch: str) -> str:
         'mobilenetv2_100_aa'
     """
     return zhang_release(arch).model
-
-
-def unwrap_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """Return the bare state dict of a checkpoint (``{'state_dict': ...}`` unwrapped, ``module.`` stripped).
-
-    Example:
-        >>> unwrap_state_dict({'state_dict': {'module.fc.bias': torch.zeros(2)}})
-        {'fc.bias': tensor([0., 0.])}
-    """
-    if not isinstance(checkpoint, Mapping):
-        raise TypeError(f"expected a state dict (a mapping of names to tensors), got {type(checkpoint).__name__}")
-    sd = checkpoint.get("state_dict", checkpoint)
-    out = {}
-    for key, value in sd.items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"checkpoint entry {key!r} is a {type(value).__name__}, not a tensor")
-        out[key[len("module."):] if key.startswith("module.") else key] = value
-    return out
 
 
 def _kind(key: str) -> str:
