@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from timm_aa.layers import binomial_filter2d
-from timm_aa.layers._backends import native
+from timm_aa.layers._backends import backend_for, native
 from timm_aa.layers._backends.reference import conv_blur_pool as reference_blur_pool2d
 from timm_aa.layers._backends.tables import gather_table
 from timm_aa.layers.filters import binomial_taps
@@ -38,10 +38,12 @@ def test_builds_once_into_the_cache(tmp_path):
 
 
 @needs_compiler
-def test_kernel_is_there_where_a_compiler_is():
+def test_kernel_is_there_where_a_compiler_is(monkeypatch):
+    monkeypatch.delenv("TIMM_AA_BACKEND", raising=False)
     assert native.kernel() is not None
-    assert native.usable(torch.zeros(1, 1, 4, 4)) and native.usable(torch.zeros(1, 1, 4, 4, dtype=torch.float64))
-    assert not native.usable(torch.zeros(1, 1, 4, 4, dtype=torch.bfloat16))
+    assert backend_for(torch.zeros(1, 1, 4, 4)) == "native"
+    assert backend_for(torch.zeros(1, 1, 4, 4, dtype=torch.float64)) == "native"
+    assert backend_for(torch.zeros(1, 1, 4, 4, dtype=torch.bfloat16)) == "reference"
 
 
 def test_without_a_compiler_it_falls_back_with_a_warning(monkeypatch, tmp_path, caplog):

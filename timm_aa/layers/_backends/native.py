@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from ..._io import atomic_path
-from .layout import memory_format_of
+from .layout import empty_like_layout, memory_format_of
 from .tables import Taps, gather_table
 
 log = logging.getLogger(__name__)
@@ -223,16 +223,6 @@ def _try_load() -> ctypes.CDLL | None:
         return None
 
 
-def usable(x: torch.Tensor) -> bool:
-    """Whether the kernel can take ``x``: a CPU float32/float64 tensor, with the kernel built.
-
-    Example:
-        >>> usable(torch.zeros(1, 1, 2, 2, dtype=torch.float16))
-        False
-    """
-    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and kernel() is not None
-
-
 def _threads(work: int) -> int:
     return 1 if work < 1 << 15 else torch.get_num_threads()
 
@@ -241,7 +231,7 @@ def blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoin
           size: tuple[int, int] | None = None) -> torch.Tensor:
     """The blur pool of ``x`` (N, C, H, W), or with ``adjoint`` its transpose (output spatial ``size``).
 
-    Keeps channels_last input channels_last; anything else comes back NCHW-contiguous. Needs :func:`usable`.
+    Keeps channels_last input channels_last; anything else comes back NCHW-contiguous. Needs :func:`kernel`.
 
     Example:
         >>> blur(torch.ones(1, 2, 5, 5), (0.5, 0.5), (2, 2), 'reflect').shape
@@ -259,8 +249,7 @@ def blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoin
     channels_last = memory_format_of(x) == torch.channels_last
     if not channels_last:
         x = x.contiguous()
-    y = torch.empty((n, c, ho, wo), dtype=x.dtype,
-                    memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    y = empty_like_layout(x, ho, wo)
     fn = lib.timm_aa_blur_f32 if x.dtype == torch.float32 else lib.timm_aa_blur_f64
     status = fn(x.data_ptr(), y.data_ptr(), n, h, w, c, not channels_last, ho, wo, ri.data_ptr(), rw.data_ptr(),
                 ri.shape[0], ci.data_ptr(), cw.data_ptr(), ci.shape[0], _threads(y.numel() * len(taps)))

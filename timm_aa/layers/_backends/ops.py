@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from . import backend_for, exporting, reference
-from .layout import memory_format_of
+from .layout import empty_like_layout, memory_format_of
 from .tables import Taps
 
 CHUNK_ELEMENTS = 1 << 21  # CPU MaxBlurPool: samples per chunk so the dense max-pooled map stays in cache
@@ -29,15 +29,6 @@ def _kernels(x: torch.Tensor):
     return native
 
 
-def _out_like(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    return torch.empty((x.shape[0], x.shape[1], h, w), dtype=x.dtype, device=x.device,
-                       memory_format=memory_format_of(x))
-
-
-def _dense_size(n: int, k: int, p: int, circular: bool) -> int:
-    return n if circular else n + 2 * p - k + 1
-
-
 @torch.library.custom_op("timm_aa::blur_pool2d", mutates_args=())
 def _blur_op(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str) -> torch.Tensor:
     return _kernels(x).blur(x, tuple(taps), (stride[0], stride[1]), pad_mode)
@@ -45,7 +36,7 @@ def _blur_op(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: st
 
 @_blur_op.register_fake
 def _(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str) -> torch.Tensor:
-    return _out_like(x, -(-x.shape[2] // stride[0]), -(-x.shape[3] // stride[1]))
+    return empty_like_layout(x, -(-x.shape[2] // stride[0]), -(-x.shape[3] // stride[1]))
 
 
 @torch.library.custom_op("timm_aa::blur_pool2d_adjoint", mutates_args=())
@@ -57,7 +48,7 @@ def _adjoint_op(grad: torch.Tensor, taps: list[float], stride: list[int], pad_mo
 
 @_adjoint_op.register_fake
 def _(grad: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str, size: list[int]) -> torch.Tensor:
-    return _out_like(grad, size[0], size[1])
+    return empty_like_layout(grad, size[0], size[1])
 
 
 def _blur_setup(ctx, inputs: tuple, output: torch.Tensor) -> None:
@@ -94,9 +85,9 @@ def _max_blur_op(x: torch.Tensor, kernel_size: list[int], padding: list[int], ta
 def _(x: torch.Tensor, kernel_size: list[int], padding: list[int], taps: list[float], stride: list[int],
       pad_mode: str) -> torch.Tensor:
     circular = pad_mode == "circular"
-    mh = _dense_size(x.shape[2], kernel_size[0], padding[0], circular)
-    mw = _dense_size(x.shape[3], kernel_size[1], padding[1], circular)
-    return _out_like(x, -(-mh // stride[0]), -(-mw // stride[1]))
+    mh = reference.dense_size(x.shape[2], kernel_size[0], padding[0], circular)
+    mw = reference.dense_size(x.shape[3], kernel_size[1], padding[1], circular)
+    return empty_like_layout(x, -(-mh // stride[0]), -(-mw // stride[1]))
 
 
 @torch.library.custom_op("timm_aa::max_blur_pool2d_backward", mutates_args=())
@@ -111,7 +102,7 @@ def _max_blur_backward_op(grad: torch.Tensor, x: torch.Tensor, kernel_size: list
 @_max_blur_backward_op.register_fake
 def _(grad: torch.Tensor, x: torch.Tensor, kernel_size: list[int], padding: list[int], taps: list[float],
       stride: list[int], pad_mode: str) -> torch.Tensor:
-    return _out_like(x, x.shape[2], x.shape[3])
+    return empty_like_layout(x, x.shape[2], x.shape[3])
 
 
 def _max_blur_setup(ctx, inputs: tuple, output: torch.Tensor) -> None:
@@ -134,8 +125,7 @@ def _max_blur_backward_grad(ctx, grad_grad: torch.Tensor):
     (x,) = ctx.saved_tensors
     kernel_size, padding, taps, stride, pad_mode = ctx.args
     if pad_mode == "circular":
-        kh, kw = kernel_size
-        pads = [padding[1], kw - 1 - padding[1], padding[0], kh - 1 - padding[0]]
+        pads = reference.circular_pads(kernel_size, padding)
         x, grad_grad = reference.gather_pad2d(x, pads, "circular"), reference.gather_pad2d(grad_grad, pads, "circular")
         padding = [0, 0]
     dense, where = F.max_pool2d(x, kernel_size, 1, padding, return_indices=True)
@@ -155,7 +145,7 @@ def blur_pool(x: torch.Tensor, taps: Taps, stride: tuple[int, int], pad_mode: st
         torch.Size([2, 8, 4, 3])
     """
     if len(taps) == 1:  # no blur: subsample (into the input's layout)
-        out = x[:, :, :: stride[0], :: stride[1]] * (taps[0] * taps[0])
+        out = reference.blur_pool(x, list(taps), list(stride), pad_mode)
         return out if exporting() else out.contiguous(memory_format=memory_format_of(x))
     if backend_for(x) == "reference":
         return reference.blur_pool(x, list(taps), list(stride), pad_mode)

@@ -126,6 +126,26 @@ def conv_blur_pool(x: torch.Tensor, filt: torch.Tensor, stride: list[int], pad_m
     return F.conv2d(gather_pad2d(x, blur_pads(k), pad_mode), weight, stride=stride, groups=channels)
 
 
+def circular_pads(kernel_size: list[int], padding: list[int]) -> list[int]:
+    """``[left, right, top, bottom]`` that make a stride-1 max-pool wrap around and keep the map size.
+
+    Example:
+        >>> circular_pads([3, 2], [1, 0])
+        [0, 1, 1, 1]
+    """
+    return [padding[1], kernel_size[1] - 1 - padding[1], padding[0], kernel_size[0] - 1 - padding[0]]
+
+
+def dense_size(n: int, k: int, p: int, circular: bool) -> int:
+    """Length of the stride-1 max-pooled axis (circular padding keeps the length).
+
+    Example:
+        >>> dense_size(112, 2, 0, False), dense_size(112, 3, 1, False), dense_size(7, 2, 0, True)
+        (111, 112, 7)
+    """
+    return n if circular else n + 2 * p - k + 1
+
+
 def dense_max_pool(x: torch.Tensor, kernel_size: list[int], padding: list[int], circular: bool) -> torch.Tensor:
     """``max_pool2d`` at stride 1: padded with -inf, or (``circular``) by wrapping, keeping the map size.
 
@@ -134,9 +154,7 @@ def dense_max_pool(x: torch.Tensor, kernel_size: list[int], padding: list[int], 
         [4.0, 5.0, 7.0, 8.0]
     """
     if circular:
-        kh, kw = kernel_size[0], kernel_size[1]
-        x = gather_pad2d(x, [padding[1], kw - 1 - padding[1], padding[0], kh - 1 - padding[0]], "circular")
-        return F.max_pool2d(x, kernel_size, 1)
+        return F.max_pool2d(gather_pad2d(x, circular_pads(kernel_size, padding), "circular"), kernel_size, 1)
     return F.max_pool2d(x, kernel_size, 1, padding)
 
 

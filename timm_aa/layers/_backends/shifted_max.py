@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .reference import gather_pad2d
+from .reference import circular_pads, gather_pad2d
 
 
 class _AxisMax(torch.autograd.Function):
@@ -61,7 +61,7 @@ def shifted_max_pool(x: torch.Tensor, kernel_size: list[int], padding: list[int]
     """
     kh, kw = kernel_size[0], kernel_size[1]
     if circular:
-        x = gather_pad2d(x, [padding[1], kw - 1 - padding[1], padding[0], kh - 1 - padding[0]], "circular")
+        x = gather_pad2d(x, circular_pads(kernel_size, padding), "circular")
     elif padding[0] > 0 or padding[1] > 0:
         x = torch.nn.functional.pad(x, [padding[1], padding[1], padding[0], padding[0]], value=float("-inf"))
     # along W first, then H: ties resolve to the top row, then its leftmost column, as max_pool2d's do

@@ -23,7 +23,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .layout import memory_format_of
+from .layout import empty_like_layout, memory_format_of
+from .reference import dense_size
 from .tables import Taps, gather_table
 
 NEG_INF = tl.constexpr(float("-inf"))
@@ -162,11 +163,6 @@ def _acc(dtype: torch.dtype) -> tl.dtype:
     return tl.float64 if dtype == torch.float64 else tl.float32
 
 
-def _empty_like_layout(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    return torch.empty((x.shape[0], x.shape[1], h, w), dtype=x.dtype, device=x.device,
-                       memory_format=memory_format_of(x))
-
-
 def _launch_blur(x: torch.Tensor, y: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoint: bool,
                  table_h: int, table_w: int, max_args: tuple | None = None) -> torch.Tensor:
     wdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -198,17 +194,7 @@ def blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoin
     else:
         oh, ow = -(-h // stride[0]), -(-w // stride[1])
         table_h, table_w = h, w
-    return _launch_blur(x, _empty_like_layout(x, oh, ow), taps, stride, mode, adjoint, table_h, table_w)
-
-
-def dense_size(n: int, k: int, p: int, circular: bool) -> int:
-    """Length of the stride-1 max-pooled axis (circular padding keeps the length).
-
-    Example:
-        >>> dense_size(112, 2, 0, False), dense_size(112, 3, 1, False), dense_size(7, 2, 0, True)
-        (111, 112, 7)
-    """
-    return n if circular else n + 2 * p - k + 1
+    return _launch_blur(x, empty_like_layout(x, oh, ow), taps, stride, mode, adjoint, table_h, table_w)
 
 
 def max_blur(x: torch.Tensor, kernel_size: tuple[int, int], padding: tuple[int, int], taps: Taps,
@@ -221,7 +207,7 @@ def max_blur(x: torch.Tensor, kernel_size: tuple[int, int], padding: tuple[int, 
     circular = mode == "circular"
     mh = dense_size(x.shape[2], kernel_size[0], padding[0], circular)
     mw = dense_size(x.shape[3], kernel_size[1], padding[1], circular)
-    y = _empty_like_layout(x, -(-mh // stride[0]), -(-mw // stride[1]))
+    y = empty_like_layout(x, -(-mh // stride[0]), -(-mw // stride[1]))
     window = (kernel_size[0], kernel_size[1], padding[0], padding[1])
     return _launch_blur(x, y, taps, stride, mode, False, mh, mw, window)
 
@@ -238,7 +224,7 @@ def max_blur_backward(grad_out: torch.Tensor, x: torch.Tensor, kernel_size: tupl
     mw = dense_size(x.shape[3], kernel_size[1], padding[1], circular)
     g_dense = blur(grad_out.contiguous(memory_format=memory_format_of(x)), taps, stride, mode, adjoint=True,
                    size=(mh, mw))
-    grad = _empty_like_layout(x, x.shape[2], x.shape[3])
+    grad = empty_like_layout(x, x.shape[2], x.shape[3])
     total = grad.numel()
     _max_route_kernel[_grid(total, ROUTE_BLOCK)](x, g_dense, grad, total, x.shape[1], x.shape[2], x.shape[3], mh, mw,
                                                  *x.stride(), *g_dense.stride(), *grad.stride(), BLOCK=ROUTE_BLOCK,
