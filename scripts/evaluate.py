@@ -20,7 +20,6 @@ from _bootstrap import light
 
 cli = light("cli")
 settings = light("consistency.settings")
-RUN_ARGS = ("models", "labels", "data", "split", "pretrained", "output", "progress", "allow_random_weights")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,16 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     given, debug = cli.parse(parser, argv)
-    run = {k: given.pop(k) for k in RUN_ARGS if k in given}
+    chosen = {k: given.pop(k) for k in cli.defaults(settings.ConsistencySettings) if k in given}  # the rest: the run
 
     def job() -> None:
         from timm_aa.consistency import ConsistencySettings
         from timm_aa.consistency.evaluate import REPORT_NAME, run_evaluation
 
-        report = run_evaluation(settings=ConsistencySettings(**given), **run)
+        report = run_evaluation(settings=ConsistencySettings(**chosen), **given)
         print(report.table())
-        if run.get("output"):
-            print(f"wrote {os.path.join(run['output'], REPORT_NAME)} and plots")
+        if given.get("output"):
+            print(f"wrote {os.path.join(given['output'], REPORT_NAME)} and plots")
 
     return cli.run_main(job, parser, debug)
 

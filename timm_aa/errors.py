@@ -18,3 +18,14 @@ class TimmAAError(ValueError):
         ...     print(err)
         filt_size must be in 1..7, got 9
     """
+
+
+def first_line(err: BaseException, default: str = "") -> str:
+    r"""The first line of ``err``'s message (to quote inside a one-line error), or ``default`` when it is empty.
+
+    Example:
+        >>> first_line(RuntimeError("shape mismatch\nat layer 3")), first_line(RuntimeError(""), "RuntimeError")
+        ('shape mismatch', 'RuntimeError')
+    """
+    text = str(err).strip()
+    return text.splitlines()[0] if text else default

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import TimmAAError
+from .errors import TimmAAError, first_line
 
 
 def check_input_size(model: nn.Module, size: int, setting: str, name: str | None = None) -> None:
@@ -38,7 +38,7 @@ Input height (32) doesn't match model (224).); use a size it takes (its own is 2
     except (AssertionError, RuntimeError, ValueError) as err:
         own = cfg.get("input_size")
         hint = f" (its own is {own[-2]}x{own[-1]})" if own else ""
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        detail = first_line(err)
         raise TimmAAError(f"{setting}: {name} cannot take {size}x{size} images ({type(err).__name__}: {detail}); "
                           f"use a size it takes{hint}") from err
     finally:

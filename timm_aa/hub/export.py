@@ -18,13 +18,13 @@ import tempfile
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from timm.models._hub import save_config_for_hf
 from torch import nn
 
 from .._io import check_replaceable, replace_dir, write_json
 from ..errors import TimmAAError
+from ..loading import read_safetensors_header
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -68,10 +68,10 @@ def hub_config(
     for key in PROVENANCE_KEYS:
         pretrained_cfg.pop(key, None)
     pretrained_cfg.update(provenance or {})
-    args = config.get("model_args", {})
-    for key in ("num_classes", "pretrained_cfg", "pretrained_cfg_overlay"):
-        args.pop(key, None)
-    if not args:
+    args = _normalised_args(config.get("model_args"))
+    if args:
+        config["model_args"] = args
+    else:
         config.pop("model_args", None)
     return config
 
@@ -157,11 +157,7 @@ def check_export(folder: str) -> dict[str, Any]:
         raise TimmAAError(f"{folder!r} is not an export folder: cannot read {CONFIG_NAME} ({err.strerror})") from None
     except ValueError as err:
         raise TimmAAError(f"{config_path!r} is not a timm config ({err})") from None
-    try:
-        with safe_open(weights_path, framework="pt") as f:
-            meta = f.metadata() or {}
-    except (OSError, SafetensorError) as err:
-        raise TimmAAError(f"{weights_path!r} is not a readable safetensors file ({err})") from None
+    meta = read_safetensors_header(weights_path)
     if "architecture" not in meta:
         return config
     try:

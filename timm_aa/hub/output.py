@@ -53,9 +53,7 @@ def check_output(output: str, source_folder: str | None = None, overwrite: bool 
     check_writable(output)
     if source_folder is not None and _same_folder(output, source_folder):
         raise TimmAAError(f"output={output!r} is the folder being published: write the Hub files to another folder")
-    if not os.path.isdir(output):
-        if os.path.exists(output):
-            raise TimmAAError(f"output={output!r} is a file: choose a folder")
+    if not os.path.isdir(output):  # new (check_writable refused a file)
         return
     names = sorted(os.listdir(output))
     if not names or os.path.isfile(os.path.join(output, MARKER)) or overwrite:

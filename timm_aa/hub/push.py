@@ -15,7 +15,7 @@ import urllib.request
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
-from ..errors import TimmAAError
+from ..errors import TimmAAError, first_line
 from .export import CONFIG_NAME, WEIGHTS_NAME
 from .output import published_files
 
@@ -93,7 +93,7 @@ def push_folder(
         return api.create_commit(repo_id, ops, commit_message=commit_message or f"Upload {repo_id} with timm-aa",
                                  revision=revision, create_pr=create_pr, repo_type="model")
     except HfHubHTTPError as err:
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        detail = first_line(err, type(err).__name__)
         raise TimmAAError(f"the Hub refused the push to {repo_id} ({detail}): check that the token may write to "
                           "it and that the repo id is right") from None
     except _transport_errors() as err:

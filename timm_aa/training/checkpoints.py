@@ -31,7 +31,7 @@ from accelerate.utils import load as accelerate_load
 from safetensors.torch import load_file, save_file
 
 from .._io import replace_dir, write_json
-from ..errors import TimmAAError
+from ..errors import TimmAAError, first_line
 
 STATE_FILE = "trainer_state.json"
 EMA_FILE = "ema.safetensors"
@@ -141,7 +141,7 @@ def load_checkpoint(accelerator: Accelerator, path: str, ema: torch.nn.Module | 
         raise TimmAAError(f"resume={path!r}: cannot load the checkpoint: a file there holds more than tensors and "
                           "plain data, and is refused (unpickling it could run code)") from err
     except Exception as err:  # any damaged or missing file: say which checkpoint, and why
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        detail = first_line(err)
         raise TimmAAError(f"resume={path!r}: cannot load the checkpoint ({type(err).__name__}: {detail})") from err
     return state
 

@@ -44,7 +44,7 @@ def run_demo(
         >>> # result = run_demo(epochs=2, seeds=(0,))
     """
     output = output or os.path.join("runs", time.strftime("demo-%Y%m%d-%H%M%S"))
-    demo_config(models[0], seeds[0], output, **overrides)  # a bad setting fails here, before any work
+    recipe = demo_config(models[0], 0, output, **overrides).to_dict()  # a bad setting fails here, before any work
     splits = digits_splits()
     log.info("demo: %s on scikit-learn digits (%d train / %d val images, %dx%d canvas, %dx%d crops), seeds %s; "
              "output %s", ", ".join(models), len(splits.train), len(splits.val), CANVAS, CANVAS, CROP, CROP,
@@ -62,7 +62,7 @@ def run_demo(
     summary = {m: {k: _summary([r[k] for r in runs if r["model"] == m]) for k in ("top1", "consistency")}
                for m in models}
     result = {"models": list(models), "seeds": list(seeds), "runs": runs, "summary": summary,
-              "recipe": demo_config(models[0], 0, output, **overrides).to_dict()}
+              "recipe": recipe}
     write_json(result, os.path.join(output, "demo.json"))
     val_dir = save_image_folder(splits.val, os.path.join(output, "digits-val"))
     return {**result, "output": output, "val_dir": val_dir}

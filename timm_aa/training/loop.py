@@ -167,6 +167,7 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
     ema = ModelEmaV3(accelerator.unwrap_model(model), decay=cfg.ema_decay) if cfg.ema else None
     state = TrainState()
     gumbel = GumbelSchedule(cfg.gumbel_tau0, cfg.gumbel_decay, cfg.gumbel_min)
+    saved = {}
     if resume_path:
         saved = ckpt.load_checkpoint(accelerator, resume_path, ema)
         state.load_state_dict(saved)
@@ -193,7 +194,7 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
         if cfg.log_epochs and accelerator.is_main_process:
             log.info("epoch %d: top-1 %.2f  consistency %.2f", epoch, metrics["val/top1"], metrics["val/consistency"])
     export = os.path.join(cfg.output, "export")
-    final = history[-1] if history else ckpt.read_state(resume_path).get("metrics", {})
+    final = history[-1] if history else saved.get("metrics", {})  # resumed after the last epoch
     if accelerator.is_main_process:
         net = ema.module if ema else accelerator.unwrap_model(model)
         write_export(net, export, label_names=splits.classes,
