@@ -27,7 +27,7 @@ def randomize_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modul
     return model.eval()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def digits_folder(tmp_path_factory):
     """A real-image ImageFolder (scikit-learn digits, 3 classes) with train/ and val/."""
     from timm_aa.training.demo_data import digits_splits

@@ -26,10 +26,12 @@ class FakeHub:
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-            def _reply(self, code: int, payload=None, headers=None) -> None:
-                data = json.dumps(payload).encode() if payload is not None else b""
+            def _reply(self, code: int, payload=None, headers=None, raw: bytes | None = None) -> None:
+                """A JSON ``payload`` (or nothing), or ``raw`` bytes as they are."""
+                data = raw if raw is not None else json.dumps(payload).encode() if payload is not None else b""
                 self.send_response(code)
-                self.send_header("Content-Type", "application/json")
+                if raw is None:
+                    self.send_header("Content-Type", "application/json")
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 if "Content-Length" not in (headers or {}):
@@ -66,20 +68,11 @@ class FakeHub:
                 path = self.path.split("?")[0]
                 if path in hub.routes:
                     code, body = hub.routes[path]
-                    self.send_response(code)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    return None
+                    return self._reply(code, raw=body)
                 code, data, headers = self._resolve()
                 if data is None:
                     return self._reply(404, {"error": "not found"}, headers=headers)
-                self.send_response(200)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-                return None
+                return self._reply(200, headers=headers, raw=data)
 
             def do_POST(self):  # noqa: N802
                 body = self._body()

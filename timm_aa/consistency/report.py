@@ -95,16 +95,15 @@ class ConsistencyReport:
         """One line per model: top-1 and each protocol's consistency."""
         protocols = list(dict.fromkeys(r.protocol for r in self.results))
         models = list(dict.fromkeys(r.model for r in self.results))
-        labels = {m: self.rows(model=m)[0].label for m in models}
-        width = max(len("model"), *(len(label) for label in labels.values()))
+        width = max(len("model"), *(len(r.label) for r in self.results))  # one label per model
         head = f"{'model':<{width}}  {'top-1':>7}" + "".join(f"  {p:>9}" for p in protocols) + f"  {'img/s':>8}"
         lines = [head, "-" * len(head)]
         for m in models:
             rows = {r.protocol: r for r in self.rows(model=m)}
-            acc = next(iter(rows.values())).accuracy
+            first = next(iter(rows.values()))  # top-1, speed and label are the model's, the same in every row
             cells = "".join(f"  {_fmt(rows[p].consistency) if p in rows else '':>9}" for p in protocols)
-            speed = next(iter(rows.values())).images_per_second
-            lines.append(f"{labels[m]:<{width}}  {_fmt(acc):>7}{cells}  {_fmt(speed):>8}")
+            speed = _fmt(first.images_per_second)
+            lines.append(f"{first.label:<{width}}  {_fmt(first.accuracy):>7}{cells}  {speed:>8}")
         if any(r.random_weights for r in self.results):
             lines.append("[random weights]: untrained, so these numbers describe no trained model "
                          "(a constant prediction is 100% consistent)")
