@@ -1,7 +1,8 @@
-"""Writing files and folders whole or not at all, and checking that a folder can be written before work starts.
+"""Writing a file whole or not at all, and checking that a folder can be written before work starts.
 
-Every output of timm-aa goes through here: a file is written to a temporary name beside its target and renamed
-over it (``os.replace`` is atomic on one file system), a folder is staged beside its target and swapped in.
+A file is written to a temporary name beside its target and renamed over it (``os.replace`` is atomic on one file
+system); the temporary name is one :func:`~timm_aa.ownership.remove_stale_temps` removes after a kill. Output
+folders of the tools are written through :mod:`timm_aa.ownership`, which uses the same scheme.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import tempfile
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from .errors import TimmAAError
+from .ownership import file_mode, temp_name
 
 
 @contextmanager
@@ -34,21 +35,15 @@ def atomic_path(path: str | os.PathLike[str], mode: int | None = None) -> Iterat
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    os.close(fd)
+    tmp = os.path.join(directory, temp_name() + os.path.splitext(path)[1])
     try:
-        os.chmod(tmp, mode if mode is not None else _new_file_mode())
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.chmod(tmp, mode if mode is not None else file_mode())
         yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def _new_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
@@ -63,47 +58,6 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(obj, f, indent=2)
         f.write("\n")
-
-
-def replace_dir(staged: str, final: str, allowed: Collection[str] | None = None) -> None:
-    """Move the complete folder ``staged`` to ``final``; an existing ``final`` is swapped out, then deleted.
-
-    With ``allowed``, an existing ``final`` may hold only those names (the files a previous run of the same
-    writer made): anything else there is a user's, and the swap is refused (TimmAAError) before anything moves.
-
-    Example:
-        >>> root = tempfile.mkdtemp()
-        >>> os.mkdir(os.path.join(root, 'new'))
-        >>> replace_dir(os.path.join(root, 'new'), os.path.join(root, 'out'))
-        >>> os.listdir(root)
-        ['out']
-    """
-    if os.path.exists(final):
-        if allowed is not None:
-            check_replaceable(final, allowed)
-        old = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(final)), prefix=".tmp-old-")
-        os.replace(final, os.path.join(old, "folder"))
-        os.replace(staged, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staged, final)
-
-
-def check_replaceable(folder: str, allowed: Collection[str]) -> None:
-    """Raise TimmAAError if ``folder`` exists and holds anything but ``allowed`` names (or is not a folder).
-
-    Example:
-        >>> check_replaceable('/nonexistent/export', ['config.json'])
-    """
-    if not os.path.exists(folder):
-        return
-    if not os.path.isdir(folder):
-        raise TimmAAError(f"{folder!r} is a file, where timm-aa would write a folder: move it away")
-    foreign = sorted(set(os.listdir(folder)) - set(allowed))
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise TimmAAError(f"{folder!r} holds files that timm-aa did not write ({shown}), and writing there would "
-                          "replace the folder: move them away or choose another folder")
 
 
 def check_writable(folder: str, argument: str = "output") -> None:
