@@ -16,9 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from timm_aa.errors import TimmAAError
-from timm_aa.layers import BlurPool2d, MaxBlurPool2d, binomial_filter2d, blur_pool2d, max_blur_pool2d
-from timm_aa.layers._backends import backend_for, fast_backend, native, reference, triton_available
+from timm_aa.layers import BlurPool2d, MaxBlurPool2d, blur_pool2d, max_blur_pool2d
+from timm_aa.layers._backends import HAS_TRITON, choose, native, reference
 from timm_aa.layers._backends.layout import memory_format_of
+from timm_aa.layers.filters import binomial_taps
 
 CUDA = torch.cuda.is_available()
 BACKENDS = ["reference", "native", "triton"]
@@ -34,7 +35,7 @@ def backend(request, monkeypatch):
     name = request.param
     if name == "native" and native.kernel() is None:
         pytest.skip("no C compiler here: the CPU kernel cannot be built")
-    if name == "triton" and not triton_available():
+    if name == "triton" and not HAS_TRITON:
         pytest.skip("Triton is not installed")
     monkeypatch.setenv("TIMM_AA_BACKEND", name)
     return name
@@ -49,7 +50,7 @@ def layout(x: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def spec_blur(x: torch.Tensor, k: int, stride, mode: str) -> torch.Tensor:
-    return reference.conv_blur_pool(x, binomial_filter2d(k, x.dtype), list(stride), mode)
+    return reference.blur_pool(x, list(binomial_taps(k)), list(stride), mode)
 
 
 def spec_max_blur(x: torch.Tensor, kernel, stride, padding, k: int, mode: str) -> torch.Tensor:
@@ -64,7 +65,7 @@ def check_against_spec(run, spec, x64: torch.Tensor, fmt: str, device: str, atol
     xs = x64.clone().requires_grad_(True)
     got, want = run(x), spec(xs)
     assert got.shape == want.shape
-    if backend_for(x) != "reference" and memory_format_of(x) == torch.channels_last:
+    if choose(x) != "reference" and memory_format_of(x) == torch.channels_last:
         assert memory_format_of(got) == torch.channels_last or got.shape[2] * got.shape[3] == 1
     torch.testing.assert_close(got.cpu(), want, rtol=0, atol=atol)
     g = torch.randn_like(want)
@@ -202,10 +203,11 @@ def test_torch_compile_fullgraph(backend):
 
 def test_the_default_choice(monkeypatch):
     monkeypatch.delenv("TIMM_AA_BACKEND", raising=False)
-    assert fast_backend("cpu", torch.bfloat16) is None
-    assert fast_backend("cpu", torch.float32) == ("native" if native.kernel() is not None else None)
-    assert fast_backend("cuda", torch.float32) == ("triton" if triton_available() else None)
-    assert backend_for(torch.zeros(1, 1, 2, 2, dtype=torch.float16)) == "reference"
+    assert choose(torch.zeros(1, 1, 2, 2, dtype=torch.bfloat16)) == "reference"
+    assert choose(torch.zeros(1, 1, 2, 2)) == ("native" if native.kernel() is not None else "reference")
+    assert choose(torch.zeros(1, 1, 2, 2, dtype=torch.float16)) == "reference"
+    if CUDA:
+        assert choose(torch.zeros(1, 1, 2, 2, device="cuda")) == ("triton" if HAS_TRITON else "reference")
 
 
 def test_a_forced_backend_that_cannot_run_the_tensor_says_so(monkeypatch):
@@ -277,7 +279,7 @@ print("compiled")
 """
 
 
-@pytest.mark.skipif(not triton_available(), reason="Triton is not installed")
+@pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
 def test_triton_kernels_compile_to_ptx_for_hopper():
     """The interpreter does not compile; this does, for an H100 (sm_90), without a GPU: what the device runs."""
     import os
@@ -287,3 +289,33 @@ def test_triton_kernels_compile_to_ptx_for_hopper():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     r = subprocess.run([sys.executable, "-c", HOPPER_SCRIPT], capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0 and "compiled" in r.stdout, r.stderr[-3000:]
+
+
+@pytest.mark.parametrize("shape", [(0, 8, 9, 7), (2, 0, 9, 7)], ids=["batch 0", "0 channels"])
+def test_an_empty_batch_gives_an_empty_output(backend, shape):
+    """Issue 20, case 9: MaxBlurPool2d(2, 2) raised IndexError on a batch of 0 on the CPU kernel path; every backend
+    now returns the empty output timm's layers give, gradient included."""
+    device = device_of(backend)
+    for fmt in LAYOUTS:
+        x = layout(torch.randn(shape, device=device), fmt).requires_grad_(True)
+        for run, size in ((lambda t: max_blur_pool2d(t, 2, 2), (4, 3)), (lambda t: max_blur_pool2d(t, 3, 2, 1), (5, 4)),
+                          (lambda t: blur_pool2d(t, 4, 2), (5, 4)),
+                          (lambda t: BlurPool2d(shape[1], 3, (1, 2))(t), (9, 4))):  # as the sizes of 9x7 maps
+            y = run(x)
+            assert y.shape == (*shape[:2], *size) and y.numel() == 0
+            y.sum().backward()
+            assert x.grad.shape == x.shape
+
+
+def test_the_backend_is_chosen_once_per_call(monkeypatch):
+    """Issue 21: BlurPool2d's forward asked for its backend twice (in the layer and again inside the op)."""
+    from timm_aa.layers._backends import ops
+
+    calls = []
+    real = ops.choose
+    monkeypatch.setattr(ops, "choose", lambda x: calls.append(1) or real(x))
+    x = torch.randn(2, 8, 16, 16, requires_grad=True)
+    for layer in (BlurPool2d(8), MaxBlurPool2d(2, 2), MaxBlurPool2d(3, 2, 1, filt_size=3)):
+        calls.clear()
+        layer(x).sum().backward()
+        assert calls == [1], type(layer).__name__

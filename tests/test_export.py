@@ -140,3 +140,20 @@ def test_torchscript_logits(name):
         x = torch.randn(shape)
         with torch.no_grad():
             torch.testing.assert_close(scripted(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["resnet18_aa", "mobilenetv2_100_aa", "alexnet_aa"])
+def test_fx_graphs_script(name):
+    """Issue 20, case 11: timm's model tests script fx graphs; our fx leaf functions were not scriptable. Both a plain
+    torch.fx.symbolic_trace and timm's feature extractor (its leaf modules) now script and give the same numbers."""
+    model = timm.create_model(name).eval()
+    x = torch.randn(2, 3, 96, 96) if name != "alexnet_aa" else torch.randn(1, 3, 224, 224)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(torch.fx.symbolic_trace(model))
+        last = timm.models.get_pretrained_cfg(name).classifier
+        extractor = torch.jit.script(timm.models.create_feature_extractor(model, return_nodes=[last]))
+    with torch.no_grad():
+        want = model(x)
+        torch.testing.assert_close(scripted(x), want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(extractor(x)[last], want, rtol=1e-5, atol=1e-5)

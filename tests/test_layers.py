@@ -128,27 +128,6 @@ def test_timm_spellings_are_accepted():
         assert MaxBlurPool2d().filt.is_meta and BlurConv2d(2, 4, 3, 2).blur.filt.is_meta
 
 
-def test_old_names_and_signatures_still_work_with_a_deprecation_warning():
-    import timm_aa.layers as layers
-
-    x = torch.randn(2, 3, 11, 6)
-    want = blur_pool2d(x, 4, (2, 1), "replicate")
-    for name in ("pad2d", "blur_pads", "reference_blur_pool2d", "dense_max_pool2d", "separable_blur_pool2d",
-                 "check_filt_size", "check_pad_mode", "binomial_taps", "PAD_MODES", "MAX_FILT_SIZE"):
-        with pytest.warns(DeprecationWarning, match=f"timm_aa.layers.{name} is deprecated"):
-            getattr(layers, name)
-    with pytest.warns(DeprecationWarning, match="blur_pool2d.x, filt"):
-        torch.testing.assert_close(blur_pool2d(x, binomial_filter2d(4), [2, 1], "replicate"), want)
-    with pytest.warns(DeprecationWarning, match="blur_pool2d.x, filt"):
-        torch.testing.assert_close(blur_pool2d(x, binomial_filter1d(4), [2, 1], "replicate"), want)
-    with pytest.warns(DeprecationWarning, match="max_blur_pool2d.x, filt"):
-        torch.testing.assert_close(max_blur_pool2d(x, (0.5, 0.5), [3, 3], [2, 2], [1, 1], "reflect"),
-                                   max_blur_pool2d(x, 3, 2, 1, filt_size=2))
-    with pytest.warns(DeprecationWarning, match="blur_pad_mode"):
-        assert BlurConv2d(3, 4, 3, 2, pad_mode="zeros").blur.pad_mode == "zeros"
-    assert "pad2d" not in layers.__all__ and "BlurPool2d" in layers.__all__
-
-
 def test_filter_buffer_is_not_persistent():
     assert BlurPool2d(8).state_dict() == {}
     assert MaxBlurPool2d().state_dict() == {}
@@ -259,3 +238,12 @@ def test_filter_is_restored_after_meta_device_construction():
         module.to_empty(device="cpu")
         module.init_non_persistent_buffers()
         torch.testing.assert_close(module.filt, binomial_filter2d(4))
+
+
+@pytest.mark.parametrize("name", ["resnet18_aa", "resnet18_aps", "resnet18_lps"])
+def test_models_take_a_batch_of_zero(name):
+    """Issue 20, case 9: a batch of 0 crashed resnet18_aa, _aps and _lps where timm's resnet18 returns (0, classes)."""
+    model = timm.create_model(name, num_classes=3).eval()
+    with torch.no_grad():
+        assert model(torch.randn(0, 3, 64, 64)).shape == timm.create_model("resnet18", num_classes=3)(
+            torch.randn(0, 3, 64, 64)).shape == (0, 3)

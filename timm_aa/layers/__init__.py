@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-from .._deprecation import moved_names
 from .blur_conv import BlurConv2d
 from .blur_pool import BlurPool2d, blur_pool2d
 from .filters import binomial_filter1d, binomial_filter2d
@@ -39,18 +38,3 @@ __all__ = [
     "blur_pool2d",
     "max_blur_pool2d",
 ]
-
-# names of 0.1 that moved or became internal: importable for one more release, with a DeprecationWarning
-_INTERNAL = "the layers and their functional twins in timm_aa.layers.__all__"
-__getattr__ = moved_names(__name__, {
-    "MAX_FILT_SIZE": ("timm_aa.layers.filters", "MAX_FILT_SIZE", "timm_aa.layers.filters.MAX_FILT_SIZE"),
-    "PAD_MODES": ("timm_aa.layers.helpers", "PAD_MODES", "timm_aa.layers.helpers.PAD_MODES"),
-    "binomial_taps": ("timm_aa.layers.filters", "binomial_taps", "binomial_filter1d"),
-    "check_filt_size": ("timm_aa.layers.filters", "check_filt_size", "timm_aa.layers.filters.check_filt_size"),
-    "check_pad_mode": ("timm_aa.layers.helpers", "check_pad_mode", "timm_aa.layers.helpers.check_pad_mode"),
-    "pad2d": ("timm_aa.layers._backends.reference", "pad2d", _INTERNAL),
-    "blur_pads": ("timm_aa.layers._backends.reference", "blur_pads", _INTERNAL),
-    "reference_blur_pool2d": ("timm_aa.layers._backends.reference", "conv_blur_pool", "blur_pool2d"),
-    "dense_max_pool2d": ("timm_aa.layers._backends.shifted_max", "shifted_max_pool", "max_blur_pool2d"),
-    "separable_blur_pool2d": ("timm_aa.layers._backends.ops", "blur_pool", "blur_pool2d"),
-})

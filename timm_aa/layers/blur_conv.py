@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._deprecation import warn_deprecated
 from .blur_pool import BlurPool2d
 
 
@@ -45,15 +44,11 @@ class BlurConv2d(nn.Conv2d):
         filt_size: int = 4,
         blur_pad_mode: str = "reflect",
         blur_first: bool = False,
-        pad_mode: str | None = None,
     ) -> None:
         super().__init__(
             in_channels, out_channels, kernel_size, stride=1, padding=padding, dilation=dilation,
             groups=groups, bias=bias, padding_mode=padding_mode, device=device, dtype=dtype,
         )
-        if pad_mode is not None:
-            warn_deprecated("BlurConv2d(pad_mode=...)", "blur_pad_mode=", stacklevel=2)
-            blur_pad_mode = pad_mode
         self.blur_first = blur_first
         channels = in_channels if blur_first else out_channels
         self.blur = BlurPool2d(channels, filt_size=filt_size, stride=stride, pad_mode=blur_pad_mode, device=device,

@@ -7,13 +7,10 @@ Padding is Zhang's: ``(k - 1) // 2`` before and ``k // 2`` after on each axis, s
 from __future__ import annotations
 
 import torch
-import torch.fx
 
-from .._deprecation import warn_deprecated
-from ..errors import TimmAAError
-from ._backends import ops, reference
-from .filters import BlurFilterModule, binomial_taps, check_filt_size
-from .helpers import check_input, check_pad_mode, to_pair
+from ._backends import ops
+from .filters import BlurFilterModule, binomial_taps
+from .helpers import check_pad_mode, to_pair
 
 
 def blur_pool2d(
@@ -30,39 +27,13 @@ def blur_pool2d(
     Example:
         >>> blur_pool2d(torch.randn(2, 8, 7, 5)).shape
         torch.Size([2, 8, 4, 3])
-        >>> blur_pool2d(torch.randn(1, 3, 6, 6), filt_size=3, stride=(1, 2), pad_mode='zeros').shape
-        torch.Size([1, 3, 6, 3])
+        >>> blur_pool2d(torch.ones(1, 1, 4, 4), filt_size=3, stride=(1, 2), pad_mode='zeros')[0, 0]
+        tensor([[0.5625, 0.7500],
+                [0.7500, 1.0000],
+                [0.7500, 1.0000],
+                [0.5625, 0.7500]])
     """
-    if isinstance(filt_size, (torch.Tensor, tuple, list)):
-        return _legacy_blur_pool2d(input, filt_size, stride, pad_mode)
-    check_input(input, "blur_pool2d")
-    return ops.blur_pool(input, binomial_taps(check_filt_size(filt_size)), to_pair(stride, "stride"),
-                         check_pad_mode(pad_mode))
-
-
-def _legacy_blur_pool2d(x: torch.Tensor, filt, stride, pad_mode: str, warn: bool = True) -> torch.Tensor:
-    """The 0.1 signature ``blur_pool2d(x, filt, stride, pad_mode)`` with 1D taps or a 2D filter."""
-    if warn:
-        warn_deprecated("blur_pool2d(x, filt, ...) with a filter tensor or taps",
-                        "blur_pool2d(x, filt_size=K) (the binomial filter's size)", stacklevel=4)
-    check_input(x, "blur_pool2d")
-    stride, pad_mode = to_pair(stride, "stride"), check_pad_mode(pad_mode)
-    if isinstance(filt, torch.Tensor) and filt.dim() == 2:
-        return reference.conv_blur_pool(x, filt, list(stride), pad_mode)
-    taps = tuple(float(t) for t in (filt.tolist() if isinstance(filt, torch.Tensor) else filt))
-    return ops.blur_pool(x, taps, stride, pad_mode)
-
-
-def _blur_pool_module(x: torch.Tensor, taps: tuple[float, ...], stride: tuple[int, int], pad_mode: str,
-                      channels: int | None) -> torch.Tensor:
-    """What :class:`BlurPool2d` runs: one call, a leaf in fx graphs (``torch.fx.wrap``), checks included."""
-    check_input(x, "BlurPool2d")
-    if channels is not None and x.shape[1] != channels:
-        raise TimmAAError(f"BlurPool2d was built for {channels} channels, got {x.shape[1]}")
-    return ops.blur_pool(x, taps, stride, pad_mode)
-
-
-torch.fx.wrap("_blur_pool_module")
+    return ops.blur_pool(input, list(binomial_taps(filt_size)), to_pair(stride, "stride"), check_pad_mode(pad_mode))
 
 
 class BlurPool2d(BlurFilterModule):
@@ -93,18 +64,12 @@ class BlurPool2d(BlurFilterModule):
     ) -> None:
         super().__init__()
         self.channels = channels
-        self.stride = list(to_pair(stride, "stride"))
+        self.stride = to_pair(stride, "stride")
         self.pad_mode = check_pad_mode(pad_mode)
         self._register_filter(filt_size, device, dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.jit.is_scripting():  # TorchScript compiles the reference (pad by gathering, then conv)
-            return reference.conv_blur_pool(x, self.filt, self.stride, self.pad_mode)
-        return self._run(x)
-
-    @torch.jit.unused
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
-        return _blur_pool_module(x, self.taps, (self.stride[0], self.stride[1]), self.pad_mode, self.channels)
+        return ops.blur_pool(x, self.taps, self.stride, self.pad_mode, layer="BlurPool2d", channels=self.channels)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, filt_size={self.filt_size}, stride={self.stride}, pad_mode={self.pad_mode!r}"

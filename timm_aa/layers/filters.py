@@ -75,7 +75,7 @@ class BlurFilterModule(nn.Module):
     def _register_filter(self, filt_size: int, device: torch.device | str | None = None,
                          dtype: torch.dtype | None = None) -> None:
         self.filt_size = check_filt_size(filt_size)
-        self.taps = binomial_taps(filt_size)  # what the kernels use
+        self.taps = list(binomial_taps(filt_size))  # what the kernels use
         self.register_buffer("filt", binomial_filter2d(filt_size, dtype, device), persistent=False)
 
     def init_non_persistent_buffers(self) -> None:

@@ -24,24 +24,36 @@ def check_pad_mode(pad_mode: str) -> str:
     return name
 
 
-def to_pair(value: int | tuple[int, int] | list[int], name: str, minimum: int = 1) -> tuple[int, int]:
-    """``value`` as an (H, W) pair of ints >= ``minimum``; an int means the same on both axes.
+def to_pair(value: int | tuple[int, int] | list[int], name: str, minimum: int = 1,
+            square: bool = False) -> list[int]:
+    """``value`` as an ``[H, W]`` pair of ints >= ``minimum``; an int means the same on both axes. ``square``
+    requires both to be equal (polyphase sampling has one stride).
 
     Example:
         >>> to_pair(2, 'stride'), to_pair((1, 2), 'stride')
-        ((2, 2), (1, 2))
+        ([2, 2], [1, 2])
+        >>> to_pair((1, 2), 'stride', square=True)
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: stride must be the same on both axes here, got (1, 2)
     """
     pair = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in pair):
         raise TimmAAError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
-    return pair[0], pair[1]
+    if square and pair[0] != pair[1]:
+        raise TimmAAError(f"{name} must be the same on both axes here, got {value!r}")
+    return [pair[0], pair[1]]
 
 
-def check_input(x: torch.Tensor, layer: str) -> None:
-    """A 4D (N, C, H, W) floating tensor with H, W >= 1, or a ``TypeError``/``ValueError`` saying what is wrong.
+def check_input(x: torch.Tensor, layer: str, channels: int | None = None) -> None:
+    """A 4D (N, C, H, W) floating tensor with H, W >= 1 (and ``channels`` channels, when given), or a
+    ``TypeError``/``ValueError`` saying what is wrong. N and C may be 0.
 
     Example:
-        >>> check_input(torch.zeros(1, 3, 4, 4), 'BlurPool2d')
+        >>> check_input(torch.zeros(1, 3, 4, 4), 'BlurPool2d', channels=8)
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: BlurPool2d was built for 8 channels, got 3
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{layer} takes a torch.Tensor, got {type(x).__name__}")
@@ -51,3 +63,5 @@ def check_input(x: torch.Tensor, layer: str) -> None:
         raise TimmAAError(f"{layer} expects a 4D (N, C, H, W) input, got shape {list(x.shape)}")
     if x.shape[2] == 0 or x.shape[3] == 0:
         raise TimmAAError(f"{layer} needs maps of at least 1x1, got shape {list(x.shape)}")
+    if channels is not None and x.shape[1] != channels:
+        raise TimmAAError(f"{layer} was built for {channels} channels, got {x.shape[1]}")

@@ -24,7 +24,7 @@ from timm.layers import register_notrace_module
 from torch import nn
 
 from ..errors import TimmAAError
-from .helpers import check_input
+from .helpers import check_input, to_pair
 
 
 def polyphase_stack(x: torch.Tensor, stride: int) -> torch.Tensor:
@@ -76,14 +76,8 @@ def aps_pool2d(input: torch.Tensor, stride: int = 2) -> torch.Tensor:
         [5.0, 7.0, 13.0, 15.0]
     """
     check_input(input, "aps_pool2d")
-    stack = polyphase_stack(input, _check_stride(stride))
+    stack = polyphase_stack(input, to_pair(stride, "stride", square=True)[0])
     return select_phase(stack, aps_weights(stack))
-
-
-def _check_stride(stride: int) -> int:
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-        raise TimmAAError(f"polyphase sampling takes one positive int stride for both axes, got {stride!r}")
-    return stride
 
 
 class PolyphasePool2d(nn.Module):
@@ -98,8 +92,7 @@ class PolyphasePool2d(nn.Module):
 
     def __init__(self, stride: int = 2, follow: PolyphasePool2d | None = None) -> None:
         super().__init__()
-        _check_stride(stride)
-        self.stride = stride
+        self.stride = to_pair(stride, "stride", square=True)[0]
         self.last_weights: torch.Tensor | None = None
         object.__setattr__(self, "_follow", follow)  # a reference, not a submodule (no duplicated state)
 

@@ -9,9 +9,13 @@
  * NCHW (x: planes, h, w): TILE planes at a time are transposed into a (h, w, TILE) tile in cache, which
  * then goes the channels_last way, and the result is transposed back.
  * Sums run in the tensor's precision, over the taps in order; zero weights (table fill) are skipped, never
- * multiplied, so a NaN or Inf reaches exactly the outputs whose window holds it. Output rows (or tiles) are shared between
- * OpenMP threads: in a PyTorch process these are PyTorch's own (same libgomp), so nothing competes.
+ * multiplied, so a NaN or Inf reaches exactly the outputs whose window holds it. Output rows (or tiles) are
+ * shared between OpenMP threads: in a PyTorch process these are PyTorch's own (same libgomp), so nothing competes.
+ *
+ * The kernel is written once, for an element type T: this file includes itself once with T = float and once with
+ * T = double; S(name) names each function for its type (combine_f32, timm_aa_blur_f64, ...).
  */
+#ifndef T /* the first pass: what both types share, then the kernel for each type */
 #include <stdint.h>
 #include <stdlib.h>
 #ifdef _OPENMP
@@ -25,8 +29,6 @@
 #define TILE 16
 #endif
 
-int timm_aa_kernel_version(void) { return 4; }
-
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
 typedef struct { /* sizes and gather tables of one call */
@@ -36,19 +38,6 @@ typedef struct { /* sizes and gather tables of one call */
     int64_t rm, cm;
 } dims_t;
 
-
-/* dst[j * ds + i] = src[i * ss + j] for i < rows, j < cols */
-#define DEFINE_TRANSPOSE(T, S)                                                                                \
-    static void transpose_block_##S(const T *src, int64_t ss, T *dst, int64_t ds, int64_t rows, int64_t cols) { \
-        for (int64_t i = 0; i < rows; ++i)                                                                    \
-            for (int64_t j = 0; j < cols; ++j) dst[j * ds + i] = src[i * ss + j];                             \
-    }
-DEFINE_TRANSPOSE(float, f32)
-DEFINE_TRANSPOSE(double, f64)
-
-static void transpose_f64(const double *src, int64_t ss, double *dst, int64_t ds, int64_t rows, int64_t cols) {
-    transpose_block_f64(src, ss, dst, ds, rows, cols);
-}
 
 #ifdef __AVX512F__
 /* 16 x 16 floats in registers: pairs of rows interleaved, then 4 x 4 blocks within 128-bit lanes, then lanes */
@@ -79,144 +68,164 @@ static inline void transpose16_f32(const float *src, int64_t ss, float *dst, int
 }
 #endif
 
-static void transpose_f32(const float *src, int64_t ss, float *dst, int64_t ds, int64_t rows, int64_t cols) {
-#ifdef __AVX512F__
-    for (int64_t i = 0; i < rows; i += 16)
-        for (int64_t j = 0; j < cols; j += 16) {
-            const int64_t bi = MIN(16, rows - i), bj = MIN(16, cols - j);
-            if (bi == 16 && bj == 16)
-                transpose16_f32(src + i * ss + j, ss, dst + j * ds + i, ds);
-            else
-                transpose_block_f32(src + i * ss + j, ss, dst + j * ds + i, ds, bi, bj);
-        }
-#else
-    transpose_block_f32(src, ss, dst, ds, rows, cols);
-#endif
+#define S(name) name##_f32
+#define T float
+#include "blur_kernel.c" /* this file, from its own folder */
+#undef T
+#undef S
+#define S(name) name##_f64
+#define T double
+#include "blur_kernel.c" /* this file, from its own folder */
+#undef T
+#undef S
+
+#else /* the kernel for element type T */
+
+/* dst[j * ds + i] = src[i * ss + j] for i < rows, j < cols */
+static void S(transpose_block)(const T *src, int64_t ss, T *dst, int64_t ds, int64_t rows, int64_t cols) {
+    for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) dst[j * ds + i] = src[i * ss + j];
 }
 
-#define DEFINE_KERNEL(T, S)                                                                                   \
-    /* out = sum_a f[a] * src[a][0:len], up to four sources per pass over out */                              \
-    static inline void combine_##S(T *restrict out, const T *const *src, const T *f, int64_t m,               \
-                                   int64_t len) {                                                             \
-        if (m == 0) /* no source (a row of the transposed matrix no output reads): exact zeros */             \
-            for (int64_t e = 0; e < len; ++e) out[e] = 0;                                                     \
-        for (int64_t a = 0; a < m; a += 4) {                                                                  \
-            const int64_t g = MIN(m - a, 4);                                                                  \
-            const T *restrict s0 = src[a], *restrict s1 = src[a + (g > 1)], *restrict s2 = src[a + 2 * (g > 2)], \
-                    *restrict s3 = src[a + 3 * (g > 3)];                                                      \
-            const T f0 = f[a], f1 = f[a + (g > 1)], f2 = f[a + 2 * (g > 2)], f3 = f[a + 3 * (g > 3)];         \
-            if (a == 0) {                                                                                     \
-                if (g == 4)                                                                                   \
-                    for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e] + f1 * s1[e] + f2 * s2[e] + f3 * s3[e]; \
-                else if (g == 3)                                                                              \
-                    for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e] + f1 * s1[e] + f2 * s2[e];          \
-                else if (g == 2)                                                                              \
-                    for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e] + f1 * s1[e];                       \
-                else                                                                                          \
-                    for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e];                                    \
-            } else {                                                                                          \
-                if (g == 4)                                                                                   \
-                    for (int64_t e = 0; e < len; ++e)                                                         \
-                        out[e] = out[e] + f0 * s0[e] + f1 * s1[e] + f2 * s2[e] + f3 * s3[e];                  \
-                else if (g == 3)                                                                              \
-                    for (int64_t e = 0; e < len; ++e) out[e] = out[e] + f0 * s0[e] + f1 * s1[e] + f2 * s2[e]; \
-                else if (g == 2)                                                                              \
-                    for (int64_t e = 0; e < len; ++e) out[e] = out[e] + f0 * s0[e] + f1 * s1[e];              \
-                else                                                                                          \
-                    for (int64_t e = 0; e < len; ++e) out[e] = out[e] + f0 * s0[e];                           \
-            }                                                                                                 \
-        }                                                                                                     \
-    }                                                                                                         \
-                                                                                                              \
-    /* y row (wo, c) from buf (w, c): out pixel j = sum_b cw[b][j] * buf[ci[b][j], :] */                      \
-    static inline void columns_##S(const T *buf, T *yr, int64_t c, int64_t wo, const int32_t *ci, const T *cw,       \
-                            int64_t cm, const T **src, T *f) {                                                \
-        for (int64_t j = 0; j < wo; ++j) {                                                                    \
-            int64_t m = 0;                                                                                    \
-            for (int64_t b = 0; b < cm; ++b) {                                                                \
-                if (cw[b * wo + j] == 0) continue; /* table fill: never multiplied (0 * Inf is NaN) */       \
-                src[m] = buf + (int64_t)ci[b * wo + j] * c;                                                   \
-                f[m++] = cw[b * wo + j];                                                                      \
-            }                                                                                                 \
-            combine_##S(yr + j * c, src, f, m, c);                                                            \
-        }                                                                                                     \
-    }                                                                                                         \
-                                                                                                              \
-    static inline void columns_tile_##S(const T *buf, T *yr, int64_t wo, const int32_t *ci, const T *cw,     \
-                                        int64_t cm) {                                                         \
-        for (int64_t j = 0; j < wo; ++j) {                                                                    \
-            T acc[TILE] = {0};                                                                                \
-            for (int64_t b = 0; b < cm; ++b) {                                                                \
-                const T g = cw[b * wo + j], *s = buf + (int64_t)ci[b * wo + j] * TILE;                        \
-                if (g == 0) continue;                                                                         \
-                for (int k = 0; k < TILE; ++k) acc[k] += g * s[k];                                            \
-            }                                                                                                 \
-            for (int k = 0; k < TILE; ++k) yr[j * TILE + k] = acc[k];                                         \
-        }                                                                                                     \
-    }                                                                                                         \
-                                                                                                              \
-    /* the rm input rows of output row i, each `len` values at `stride` apart from `base` */                  \
-    static int64_t sources_##S(const T *base, int64_t stride, int64_t i, int64_t ho, const int32_t *ri,       \
-                               const T *rw, int64_t rm, const T **src, T *f) {                                \
-        int64_t m = 0;                                                                                        \
-        for (int64_t a = 0; a < rm; ++a) {                                                                    \
-            if (rw[a * ho + i] == 0) continue; /* table fill */                                               \
-            src[m] = base + (int64_t)ri[a * ho + i] * stride;                                                 \
-            f[m++] = rw[a * ho + i];                                                                          \
-        }                                                                                                     \
-        return m;                                                                                             \
-    }                                                                                                         \
-                                                                                                              \
-    /* channels_last: output row i of image xn (h, w, c) into yr (wo, c) */                                   \
-    static inline void row_##S(const T *xn, T *yr, int64_t i, int64_t c, const dims_t *d, T *buf,            \
-                               const T **src, T *f) {                                                         \
-        const int64_t m = sources_##S(xn, d->w * c, i, d->ho, d->ri, (const T *)d->rw, d->rm, src, f);        \
-        combine_##S(buf, src, f, m, d->w * c);                                                                \
-        if (c == TILE) /* one vector per pixel: accumulate in registers */                                   \
-            columns_tile_##S(buf, yr, d->wo, d->ci, (const T *)d->cw, d->cm);                                \
-        else                                                                                                  \
-            columns_##S(buf, yr, c, d->wo, d->ci, (const T *)d->cw, d->cm, src, f);                          \
-    }                                                                                                         \
-                                                                                                              \
-    /* NCHW: `planes` (<= TILE) planes from xp into yp, through a (h, w, TILE) tile (one plane per lane)   \
-       that goes the channels_last way into a (ho, wo, TILE) one, transposed back */                         \
-    static void tile_##S(const T *xp, T *yp, int64_t planes, const dims_t *d, T *buf, T *tile, T *out,      \
-                         const T **src, T *f) {                                                               \
-        const int64_t hw = d->h * d->w, howo = d->ho * d->wo;                                                 \
-        transpose_##S(xp, hw, tile, TILE, planes, hw);                                                        \
-        for (int64_t q = planes; q < TILE; ++q)                                                               \
-            for (int64_t e = 0; e < hw; ++e) tile[e * TILE + q] = 0;                                          \
-        for (int64_t i = 0; i < d->ho; ++i) row_##S(tile, out + i * d->wo * TILE, i, TILE, d, buf, src, f);  \
-        transpose_##S(out, TILE, yp, howo, howo, planes);                                                     \
-    }                                                                                                         \
-                                                                                                              \
-    int timm_aa_blur_##S(const T *x, T *y, int64_t n, int64_t h, int64_t w, int64_t c, int64_t nchw,          \
-                         int64_t ho, int64_t wo, const int32_t *ri, const T *rw, int64_t rm, const int32_t *ci,  \
-                         const T *cw, int64_t cm, int threads) {                                              \
-        const dims_t d = {h, w, c, ho, wo, ri, ci, rw, cw, rm, cm};                                           \
-        const int64_t items = nchw ? (n * c + TILE - 1) / TILE : n * ho, m = rm > cm ? rm : cm;              \
-        const int64_t depth = nchw ? TILE : c, scratch = w * depth + (nchw ? (h * w + ho * wo) * TILE : 0);         \
-        int failed = 0;                                                                                       \
-        (void)threads;                                                                                        \
-        _Pragma("omp parallel num_threads(threads) reduction(| : failed)") {                                  \
-            T *buf = malloc(sizeof(T) * (size_t)scratch), *f = malloc(sizeof(T) * (size_t)m);                 \
-            const T **src = malloc(sizeof(T *) * (size_t)m);                                                  \
-            const int ok = buf && src && f;                                                                   \
-            failed = !ok;                                                                                     \
-            _Pragma("omp for schedule(static)") for (int64_t p = 0; p < items; ++p) {                         \
-                if (!ok) continue; /* every thread meets the loop; one that failed skips its share */        \
-                if (nchw)                                                                                     \
-                    tile_##S(x + p * TILE * h * w, y + p * TILE * ho * wo, MIN(TILE, n * c - p * TILE), &d,   \
-                             buf, buf + w * TILE, buf + w * TILE + h * w * TILE, src, f);                                \
-                else                                                                                          \
-                    row_##S(x + p / ho * h * w * c, y + p * wo * c, p % ho, c, &d, buf, src, f);              \
-            }                                                                                                 \
-            free(buf);                                                                                        \
-            free(src);                                                                                        \
-            free(f);                                                                                          \
-        }                                                                                                     \
-        return failed;                                                                                        \
+static void S(transpose)(const T *src, int64_t ss, T *dst, int64_t ds, int64_t rows, int64_t cols) {
+#ifdef __AVX512F__
+    if (sizeof(T) == sizeof(float)) { /* 16 x 16 blocks in registers, the edges element by element */
+        for (int64_t i = 0; i < rows; i += 16)
+            for (int64_t j = 0; j < cols; j += 16) {
+                const int64_t bi = MIN(16, rows - i), bj = MIN(16, cols - j);
+                if (bi == 16 && bj == 16)
+                    transpose16_f32((const float *)(src + i * ss + j), ss, (float *)(dst + j * ds + i), ds);
+                else
+                    S(transpose_block)(src + i * ss + j, ss, dst + j * ds + i, ds, bi, bj);
+            }
+        return;
     }
+#endif
+    S(transpose_block)(src, ss, dst, ds, rows, cols);
+}
 
-DEFINE_KERNEL(float, f32)
-DEFINE_KERNEL(double, f64)
+/* out = sum_a f[a] * src[a][0:len], up to four sources per pass over out */
+static inline void S(combine)(T *restrict out, const T *const *src, const T *f, int64_t m, int64_t len) {
+    if (m == 0) /* no source (a row of the transposed matrix no output reads): exact zeros */
+        for (int64_t e = 0; e < len; ++e) out[e] = 0;
+    for (int64_t a = 0; a < m; a += 4) {
+        const int64_t g = MIN(m - a, 4);
+        const T *restrict s0 = src[a], *restrict s1 = src[a + (g > 1)], *restrict s2 = src[a + 2 * (g > 2)],
+                *restrict s3 = src[a + 3 * (g > 3)];
+        const T f0 = f[a], f1 = f[a + (g > 1)], f2 = f[a + 2 * (g > 2)], f3 = f[a + 3 * (g > 3)];
+        if (a == 0) {
+            if (g == 4)
+                for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e] + f1 * s1[e] + f2 * s2[e] + f3 * s3[e];
+            else if (g == 3)
+                for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e] + f1 * s1[e] + f2 * s2[e];
+            else if (g == 2)
+                for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e] + f1 * s1[e];
+            else
+                for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e];
+        } else {
+            if (g == 4)
+                for (int64_t e = 0; e < len; ++e)
+                    out[e] = out[e] + f0 * s0[e] + f1 * s1[e] + f2 * s2[e] + f3 * s3[e];
+            else if (g == 3)
+                for (int64_t e = 0; e < len; ++e) out[e] = out[e] + f0 * s0[e] + f1 * s1[e] + f2 * s2[e];
+            else if (g == 2)
+                for (int64_t e = 0; e < len; ++e) out[e] = out[e] + f0 * s0[e] + f1 * s1[e];
+            else
+                for (int64_t e = 0; e < len; ++e) out[e] = out[e] + f0 * s0[e];
+        }
+    }
+}
+
+/* y row (wo, c) from buf (w, c): out pixel j = sum_b cw[b][j] * buf[ci[b][j], :] */
+static inline void S(columns)(const T *buf, T *yr, int64_t c, int64_t wo, const int32_t *ci, const T *cw,
+                              int64_t cm, const T **src, T *f) {
+    for (int64_t j = 0; j < wo; ++j) {
+        int64_t m = 0;
+        for (int64_t b = 0; b < cm; ++b) {
+            if (cw[b * wo + j] == 0) continue; /* table fill: never multiplied (0 * Inf is NaN) */
+            src[m] = buf + (int64_t)ci[b * wo + j] * c;
+            f[m++] = cw[b * wo + j];
+        }
+        S(combine)(yr + j * c, src, f, m, c);
+    }
+}
+
+static inline void S(columns_tile)(const T *buf, T *yr, int64_t wo, const int32_t *ci, const T *cw,
+                                    int64_t cm) {
+    for (int64_t j = 0; j < wo; ++j) {
+        T acc[TILE] = {0};
+        for (int64_t b = 0; b < cm; ++b) {
+            const T g = cw[b * wo + j], *s = buf + (int64_t)ci[b * wo + j] * TILE;
+            if (g == 0) continue;
+            for (int k = 0; k < TILE; ++k) acc[k] += g * s[k];
+        }
+        for (int k = 0; k < TILE; ++k) yr[j * TILE + k] = acc[k];
+    }
+}
+
+/* the rm input rows of output row i, each `len` values at `stride` apart from `base` */
+static int64_t S(sources)(const T *base, int64_t stride, int64_t i, int64_t ho, const int32_t *ri,
+                           const T *rw, int64_t rm, const T **src, T *f) {
+    int64_t m = 0;
+    for (int64_t a = 0; a < rm; ++a) {
+        if (rw[a * ho + i] == 0) continue; /* table fill */
+        src[m] = base + (int64_t)ri[a * ho + i] * stride;
+        f[m++] = rw[a * ho + i];
+    }
+    return m;
+}
+
+/* channels_last: output row i of image xn (h, w, c) into yr (wo, c) */
+static inline void S(row)(const T *xn, T *yr, int64_t i, int64_t c, const dims_t *d, T *buf,
+                           const T **src, T *f) {
+    const int64_t m = S(sources)(xn, d->w * c, i, d->ho, d->ri, (const T *)d->rw, d->rm, src, f);
+    S(combine)(buf, src, f, m, d->w * c);
+    if (c == TILE) /* one vector per pixel: accumulate in registers */
+        S(columns_tile)(buf, yr, d->wo, d->ci, (const T *)d->cw, d->cm);
+    else
+        S(columns)(buf, yr, c, d->wo, d->ci, (const T *)d->cw, d->cm, src, f);
+}
+
+/* NCHW: `planes` (<= TILE) planes from xp into yp, through a (h, w, TILE) tile (one plane per lane)
+   that goes the channels_last way into a (ho, wo, TILE) one, transposed back */
+static void S(tile)(const T *xp, T *yp, int64_t planes, const dims_t *d, T *buf, T *tile, T *out,
+                     const T **src, T *f) {
+    const int64_t hw = d->h * d->w, howo = d->ho * d->wo;
+    S(transpose)(xp, hw, tile, TILE, planes, hw);
+    for (int64_t q = planes; q < TILE; ++q)
+        for (int64_t e = 0; e < hw; ++e) tile[e * TILE + q] = 0;
+    for (int64_t i = 0; i < d->ho; ++i) S(row)(tile, out + i * d->wo * TILE, i, TILE, d, buf, src, f);
+    S(transpose)(out, TILE, yp, howo, howo, planes);
+}
+
+int S(timm_aa_blur)(const T *x, T *y, int64_t n, int64_t h, int64_t w, int64_t c, int64_t nchw, int64_t ho,
+                    int64_t wo, const int32_t *ri, const T *rw, int64_t rm, const int32_t *ci, const T *cw,
+                    int64_t cm, int threads) {
+    const dims_t d = {h, w, c, ho, wo, ri, ci, rw, cw, rm, cm};
+    const int64_t items = nchw ? (n * c + TILE - 1) / TILE : n * ho, m = rm > cm ? rm : cm;
+    const int64_t depth = nchw ? TILE : c, scratch = w * depth + (nchw ? (h * w + ho * wo) * TILE : 0);
+    int failed = 0;
+    (void)threads;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        T *buf = malloc(sizeof(T) * (size_t)scratch), *f = malloc(sizeof(T) * (size_t)m);
+        const T **src = malloc(sizeof(T *) * (size_t)m);
+        const int ok = buf && src && f;
+        failed = !ok;
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < items; ++p) {
+            if (!ok) continue; /* every thread meets the loop; one that failed skips its share */
+            if (nchw)
+                S(tile)(x + p * TILE * h * w, y + p * TILE * ho * wo, MIN(TILE, n * c - p * TILE), &d, buf,
+                        buf + w * TILE, buf + w * TILE + h * w * TILE, src, f);
+            else
+                S(row)(x + p / ho * h * w * c, y + p * wo * c, p % ho, c, &d, buf, src, f);
+        }
+        free(buf);
+        free(src);
+        free(f);
+    }
+    return failed;
+}
+
+#endif

@@ -7,9 +7,8 @@ so the cache is trusted only as far as it is private: the folder is created 0700
 to the current user and group and others cannot write to it; the SHA-256 of each built library is recorded
 beside it (a file with the same checks) and checked before ctypes opens it. A library without a matching
 record (planted, truncated, left empty by a failed build) is rebuilt, not loaded; a build that fails or
-times out is not kept. Without a usable compiler or cache (one logged warning), or with ``TIMM_AA_NATIVE=0``,
-:func:`kernel` returns None and the reference backend runs (``TIMM_AA_NATIVE=0`` is the old spelling of
-``TIMM_AA_BACKEND=reference``).
+times out is not kept. Without a usable compiler or cache (one logged warning), :func:`kernel` returns None and
+the reference backend runs.
 The kernel reads gather tables (:func:`gather_table`): the rows of each axis matrix, or of its transpose
 for the backward pass.
 """
@@ -26,6 +25,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import sysconfig
 import threading
 import time
@@ -34,14 +34,15 @@ from pathlib import Path
 import torch
 
 from ..._io import atomic_path
+from ...ownership import remove_stale_temps, sha256_file
 from .layout import empty_like_layout, memory_format_of
 from .tables import Taps, gather_table
 
 log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("blur_kernel.c")
+GUARD = Path(__file__).with_name("build_guard.py")
 FLAGS = ["-O3", "-march=native", "-fPIC", "-shared"]
 OPENMP = ["-fopenmp"]  # PyTorch's wheels ship libgomp.so.1: loaded after torch, the kernel shares its threads
-VERSION = 4  # timm_aa_kernel_version() of blur_kernel.c
 _lock = threading.Lock()
 _state: dict[str, ctypes.CDLL | None] = {}
 
@@ -96,16 +97,12 @@ def _record(library: Path) -> Path:
     return library.with_name(library.name + ".sha256")
 
 
-def _sha256(path: Path | str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def _verified(library: Path) -> bool:
     """Whether ``library`` and its SHA-256 record are private files of ours and the digest matches."""
     try:
         _check_private(library, "file")
         _check_private(_record(library), "file")
-        return _record(library).read_text().strip() == _sha256(library)
+        return _record(library).read_text().strip() == sha256_file(library)
     except OSError:
         return False
 
@@ -120,6 +117,7 @@ def build(directory: Path) -> Path:
         '.so'
     """
     directory = _private_dir(directory)
+    remove_stale_temps(directory)  # what builds killed before they finished left
     source = SOURCE.read_bytes()
     key = hashlib.sha256(source + " ".join(_compiler() + FLAGS).encode() + _cpu().encode()).hexdigest()[:16]
     target = directory / f"blur_kernel-{key}.so"
@@ -130,7 +128,7 @@ def build(directory: Path) -> Path:
         os.chmod(tmp, 0o700)  # the linker creates its output afresh, with the umask's mode
         if os.path.getsize(tmp) == 0:
             raise OSError(f"the C compiler {_compiler()[0]} reported success but wrote an empty library")
-        digest = _sha256(tmp)
+        digest = sha256_file(tmp)
     with atomic_path(_record(target), mode=0o600) as tmp:
         Path(tmp).write_text(digest + "\n")
     return target
@@ -144,8 +142,11 @@ def _build_timeout() -> float:
 
 
 def _run(command: list[str], timeout: float) -> None:
-    """Run ``command``; on timeout kill its whole process group (a compiler driver's children too)."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    """Run ``command`` in a process group of its own, under :mod:`.build_guard` (which kills the group if this
+    process dies); on timeout kill the group (a compiler driver's children too)."""
+    guarded = [sys.executable, "-I", "-S", str(GUARD), str(os.getpid())] if sys.executable else []
+    proc = subprocess.Popen([*guarded, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
     try:
         out, err = proc.communicate(timeout=max(timeout, 0.1))
     except subprocess.TimeoutExpired:
@@ -175,8 +176,6 @@ def _load(path: Path) -> ctypes.CDLL:
     if not _verified(path):
         raise OSError(f"{path} does not match the SHA-256 recorded when it was built: not loaded")
     lib = ctypes.CDLL(str(path))
-    if lib.timm_aa_kernel_version() != VERSION:
-        raise OSError(f"{path} is not version {VERSION} of the kernel")
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     for name in ("timm_aa_blur_f32", "timm_aa_blur_f64"):
         fn = getattr(lib, name)
@@ -200,8 +199,6 @@ def kernel() -> ctypes.CDLL | None:
 
 
 def _try_load() -> ctypes.CDLL | None:
-    if os.environ.get("TIMM_AA_NATIVE", "1") == "0":
-        return None
     try:
         path = build(_cache_dir())
     except subprocess.TimeoutExpired:

@@ -55,13 +55,14 @@ def gather_pad2d(x: torch.Tensor, pads: list[int], mode: str) -> torch.Tensor:
 def pad2d(x: torch.Tensor, pads: list[int], mode: str) -> torch.Tensor:
     """Pad the last two dims by ``pads = [left, right, top, bottom]`` with any map size >= 1.
 
-    ``F.pad`` where it takes the map (it is faster), else (and whenever exporting) :func:`gather_pad2d`.
+    ``F.pad`` where it takes the map (it is faster), else (and whenever exporting or scripting)
+    :func:`gather_pad2d`.
 
     Example:
         >>> pad2d(torch.ones(1, 1, 1, 1), [1, 2, 1, 2], 'reflect').shape
         torch.Size([1, 1, 4, 4])
     """
-    if mode == "zeros" or exporting():
+    if mode == "zeros" or torch.jit.is_scripting() or exporting():
         return gather_pad2d(x, pads, mode)
     h, w = x.shape[-2], x.shape[-1]
     if mode == "reflect":
@@ -98,8 +99,8 @@ def blur_pool(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: s
     """Pad ``x`` by ``pad_mode`` (Zhang's asymmetric amounts), then a strided depthwise conv, ``outer(taps, taps)``.
 
     Example:
-        >>> blur_pool(torch.randn(2, 8, 7, 5), [0.125, 0.375, 0.375, 0.125], [2, 2], 'reflect').shape
-        torch.Size([2, 8, 4, 3])
+        >>> blur_pool(torch.arange(16.).view(1, 1, 4, 4), [0.5, 0.5], [2, 2], 'reflect').flatten().tolist()
+        [2.5, 4.5, 10.5, 12.5]
     """
     k = len(taps)
     if k == 1:
@@ -110,20 +111,6 @@ def blur_pool(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: s
         y = F.conv2d(padded.reshape(n * c, 1, h, w), blur_weight(taps, 1, x), stride=stride)
         return y.reshape(n, c, y.shape[2], y.shape[3])
     return F.conv2d(padded, blur_weight(taps, x.shape[1], x), stride=stride, groups=x.shape[1])
-
-
-def conv_blur_pool(x: torch.Tensor, filt: torch.Tensor, stride: list[int], pad_mode: str) -> torch.Tensor:
-    """:func:`blur_pool` with any 2D (k, k) filter given as a tensor, padding by :func:`gather_pad2d` (the path
-    TorchScript compiles).
-
-    Example:
-        >>> conv_blur_pool(torch.randn(2, 8, 7, 5), torch.full((2, 2), 0.25), [2, 2], 'reflect').shape
-        torch.Size([2, 8, 4, 3])
-    """
-    k = filt.shape[-1]
-    channels = x.shape[1]
-    weight = filt.to(dtype=x.dtype, device=x.device).view(1, 1, k, k).expand(channels, 1, k, k)
-    return F.conv2d(gather_pad2d(x, blur_pads(k), pad_mode), weight, stride=stride, groups=channels)
 
 
 def circular_pads(kernel_size: list[int], padding: list[int]) -> list[int]:

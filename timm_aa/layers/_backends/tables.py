@@ -78,8 +78,8 @@ def axis_entries(n: int, taps: Taps, stride: int, mode: str) -> tuple[tuple[floa
 
 
 @cached
-def gather_table(n: int, taps: Taps, stride: int, mode: str, adjoint: bool,
-                 dtype: torch.dtype, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def gather_table(n: int, taps: Taps, stride: int, mode: str, adjoint: bool, dtype: torch.dtype,
+                 device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices (m, rows) int32 and weights (m, rows) of each row's non-zeros in an axis matrix (or its transpose).
 
     Rows with fewer than ``m`` non-zeros are filled with weight 0 (at their first index, or 0 for an empty row);

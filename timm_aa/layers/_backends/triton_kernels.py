@@ -185,7 +185,9 @@ def blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoin
     Keeps channels_last input channels_last; other layouts come back NCHW-contiguous.
 
     Example:
-        >>> # blur(torch.randn(2, 8, 56, 56, device='cuda'), (0.125, 0.375, 0.375, 0.125), (2, 2), 'reflect')
+        >>> blur(torch.ones(1, 1, 4, 4), (0.5, 0.5), (2, 2), 'reflect')  # CUDA, or CPU with TRITON_INTERPRET=1
+        tensor([[[[1., 1.],
+                  [1., 1.]]]])
     """
     h, w = x.shape[2], x.shape[3]
     if adjoint:
@@ -202,7 +204,9 @@ def max_blur(x: torch.Tensor, kernel_size: tuple[int, int], padding: tuple[int, 
     """Max-pool at stride 1, blur and subsample in one pass (no dense max map in memory).
 
     Example:
-        >>> # max_blur(torch.randn(2, 64, 112, 112, device='cuda'), (2, 2), (0, 0), (0.5, 0.5), (2, 2), 'reflect')
+        >>> max_blur(torch.arange(16.).view(1, 1, 4, 4), (2, 2), (0, 0), (0.5, 0.5), (2, 2), 'reflect')
+        tensor([[[[ 7.5000,  8.5000],
+                  [11.5000, 12.5000]]]])
     """
     circular = mode == "circular"
     mh = dense_size(x.shape[2], kernel_size[0], padding[0], circular)
@@ -217,7 +221,12 @@ def max_blur_backward(grad_out: torch.Tensor, x: torch.Tensor, kernel_size: tupl
     """The gradient of :func:`max_blur` with respect to ``x`` (the max recomputed, as ``max_pool2d`` routes it).
 
     Example:
-        >>> # max_blur_backward(torch.ones(2, 64, 56, 56, device='cuda'), x, (2, 2), (0, 0), taps, (2, 2), 'reflect')
+        >>> x = torch.arange(16.).view(1, 1, 4, 4)
+        >>> max_blur_backward(torch.ones(1, 1, 2, 2), x, (2, 2), (0, 0), (0.5, 0.5), (2, 2), 'reflect')[0, 0]
+        tensor([[0.0000, 0.0000, 0.0000, 0.0000],
+                [0.0000, 0.2500, 0.5000, 0.2500],
+                [0.0000, 0.5000, 1.0000, 0.5000],
+                [0.0000, 0.2500, 0.5000, 0.2500]])
     """
     circular = mode == "circular"
     mh = dense_size(x.shape[2], kernel_size[0], padding[0], circular)
