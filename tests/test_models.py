@@ -103,11 +103,11 @@ def test_alexnet_features_are_zhang_layout():
 
 def test_model_args_record_the_resolved_anti_aliasing():
     model = timm.create_model("resnet18_aa.zhang_lpf3_in1k", num_classes=3)
-    assert model._model_args == dict(filt_size=3, pad_mode="reflect", method="blur", stem=False, stem_max_pool=2,
+    assert model._model_args == dict(filt_size=3, pad_mode="reflect", aa_layer="blur", stem=False, stem_max_pool=2,
                                      num_classes=3)
-    assert model_args_of(model) == dict(filt_size=3, pad_mode="reflect", method="blur", stem=False, stem_max_pool=2)
+    assert model_args_of(model) == dict(filt_size=3, pad_mode="reflect", aa_layer="blur", stem=False, stem_max_pool=2)
     assert not hasattr(model, "aa_args")
-    assert model_args_of(timm.create_model("resnet18_aps")) == dict(filt_size=1, pad_mode="circular", method="aps",
+    assert model_args_of(timm.create_model("resnet18_aps")) == dict(filt_size=1, pad_mode="circular", aa_layer="aps",
                                                                     stem=True)
     assert model_args_of(timm.create_model("alexnet_aa", pad_mode="zeros")) == dict(filt_size=4, pad_mode="zeros")
     assert model_args_of(timm.create_model("resnet18")) == {}
@@ -128,15 +128,22 @@ def test_every_release_is_registered_with_a_docstring():
         module = __import__(fn.__module__, fromlist=["x"])
         assert getattr(module, release.model) is fn and release.title in fn.__doc__
         assert release.model in timm.list_models(module=fn.__module__.rsplit(".", 1)[-1])
-    with pytest.raises(TypeError, match="method"):
-        timm.create_model("alexnet_aa", method="aps")
+    with pytest.raises(TypeError, match="aa_layer"):
+        timm.create_model("alexnet_aa", aa_layer="aps")
 
 
-def test_create_aa_model_is_deprecated():
-    assert "create_aa_model" not in timm_aa.__all__
-    with pytest.warns(DeprecationWarning, match="create_aa_model is deprecated"):
-        create_aa_model = timm_aa.create_aa_model
-    model = create_aa_model("resnet18_aa", "resnet18", zhang_stem=True, num_classes=2)
-    assert model.maxpool.kernel_size == [2, 2] and model.fc.out_features == 2
-    with pytest.raises(AttributeError):
-        timm_aa.nothing_here  # noqa: B018
+def test_every_registered_model_has_a_def_a_reader_can_grep():
+    """Issue 21: the 23 Zhang models were closures set into sys.modules; `grep "def resnet50_aa"` found nothing."""
+    import pathlib
+
+    source = "\n".join(p.read_text() for p in pathlib.Path(timm_aa.__file__).parent.rglob("*.py"))
+    names = timm.list_models("*_aa") + timm.list_models("*_aps") + timm.list_models("*_lps")
+    assert len(names) >= 32 and [n for n in names if f"def {n}(pretrained: bool = False" not in source] == []
+
+
+def test_the_model_kwarg_is_aa_layer_as_in_antialias():
+    for model in (timm.create_model("resnet18_aa", aa_layer="aps", pad_mode="circular", stem=True, filt_size=1),
+                  timm_aa.antialias(timm.create_model("resnet18"), aa_layer="aps", pad_mode="circular", stem=True,
+                                    filt_size=1, stem_max_pool=2)):
+        assert any(type(m).__name__ == "APSPool2d" for m in model.modules())
+    assert model_args_of(timm.create_model("resnet18_aa", aa_layer="lps"))["aa_layer"] == "lps"

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ._deprecation import warn_deprecated
 from .downsamplers import Downsampling, polyphase_of, resolve_aa_layer
 from .errors import TimmAAError
 from .layers import BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d
@@ -157,7 +156,6 @@ def antialias(
     pad_mode: str = "reflect",
     stem: bool = False,
     stem_max_pool: int | None = None,
-    method: str | None = None,
 ) -> nn.Module:
     """Anti-alias every downsampling step of a CNN in place and return it (see the module docstring).
 
@@ -174,7 +172,6 @@ def antialias(
         stem: also convert the stem convolution (exact invariance needs it).
         stem_max_pool: kernel size for the dense max-pool that replaces the first ``MaxPool2d`` (the stem's),
             without padding; ``None`` keeps the model's. Zhang's ResNets use 2 (timm's stem pools 3x3, padding 1).
-        method: deprecated spelling of ``aa_layer``'s names.
 
     New layers are created on the device and in the dtype of the model's parameters (the meta device included).
 
@@ -186,12 +183,6 @@ def antialias(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"antialias() takes a torch.nn.Module, got {type(model).__name__}")
-    if method is not None or isinstance(aa_layer, int):
-        warn_deprecated("antialias(model, filt_size) positionally, and method=",
-                        "antialias(model, aa_layer, filt_size=...)")
-        if isinstance(aa_layer, int):
-            aa_layer, filt_size = "blur", aa_layer
-        aa_layer = method or aa_layer
     down = resolve_aa_layer(aa_layer, filt_size, pad_mode)
     sites = find_downsampling(model)
     if sites and not stem and isinstance(sites[0].module, nn.Conv2d):

@@ -6,16 +6,16 @@ every MaxPool(3, 2) becomes MaxPool(3, stride 1) + BlurPool(2). The classifier i
 ``pre_logits`` and ``fc``.
 """
 
-from __future__ import annotations
+from typing import Any
 
 import torch
-from timm.models import generate_default_cfgs
+from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
 from ..layers import BlurPool2d
-from ..weights.pretrained import zhang_pretrained_cfgs
+from ..weights.releases import zhang_pretrained_cfgs
 from ._cfgs import zhang_cfg
-from ._factory import register_zhang_family
+from ._factory import create_aa
 
 
 class AlexNet(nn.Module):
@@ -33,6 +33,7 @@ class AlexNet(nn.Module):
         filt_size: int = 4,
         pad_mode: str = "reflect",
         drop_rate: float = 0.5,
+        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -92,4 +93,8 @@ class AlexNet(nn.Module):
 default_cfgs = generate_default_cfgs(zhang_pretrained_cfgs("alexnet", zhang_cfg(first_conv="features.0",
                                                                                 classifier="fc", pool_size=(6, 6))))
 
-register_zhang_family("alexnet", __name__, model_cls=AlexNet, feature_cfg=dict(flatten_sequential=True))
+
+@register_model
+def alexnet_aa(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """AlexNet, anti-aliased in Zhang's layout; ``pretrained=True`` loads his weights."""
+    return create_aa("alexnet_aa", AlexNet, pretrained, **kwargs)

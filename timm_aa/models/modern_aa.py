@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
 from ._cfgs import base_cfg
-from ._factory import _create_aa
+from ._factory import create_aa
 
 default_cfgs = generate_default_cfgs({
     "convnext_tiny_aa": base_cfg("convnext_tiny"),
@@ -16,18 +18,18 @@ default_cfgs = generate_default_cfgs({
 
 
 @register_model
-def convnext_tiny_aa(pretrained: bool = False, **kwargs) -> nn.Module:
+def convnext_tiny_aa(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """ConvNeXt-Tiny converted by ``antialias()`` (blur after each strided downsampling conv)."""
-    return _create_aa("convnext_tiny_aa", pretrained, **kwargs)
+    return create_aa("convnext_tiny_aa", "convnext_tiny", pretrained, **kwargs)
 
 
 @register_model
-def mobilenetv3_large_100_aa(pretrained: bool = False, **kwargs) -> nn.Module:
+def mobilenetv3_large_100_aa(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """MobileNetV3-Large 1.0 converted by ``antialias()``."""
-    return _create_aa("mobilenetv3_large_100_aa", pretrained, **kwargs)
+    return create_aa("mobilenetv3_large_100_aa", "mobilenetv3_large_100", pretrained, **kwargs)
 
 
 @register_model
-def regnety_016_aa(pretrained: bool = False, **kwargs) -> nn.Module:
+def regnety_016_aa(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """RegNetY-1.6GF converted by ``antialias()``."""
-    return _create_aa("regnety_016_aa", pretrained, **kwargs)
+    return create_aa("regnety_016_aa", "regnety_016", pretrained, **kwargs)
