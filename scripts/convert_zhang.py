@@ -17,23 +17,26 @@ import argparse
 import sys
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="one of his .pth files, or a folder of them (any subset)")
     p.add_argument("--output", required=True, help="one export folder per file is written under it")
     p.add_argument("--no-verify", action="store_true", help="skip the comparison with antialiased-cnns")
-    p.add_argument("--overwrite", action="store_true", help="replace export folders that exist already")
+    p.add_argument("--overwrite", action="store_true", help="replace export folders an earlier conversion wrote "
+                                                            "(folders timm-aa did not write are never replaced)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = parse_args(argv)  # before the heavy imports: --help and usage errors stay fast
+    parser = build_parser()
+    a = parser.parse_args(argv)  # before the heavy imports: --help and usage errors stay fast
     from tqdm.auto import tqdm
 
     from timm_aa.cli import run_main
     from timm_aa.errors import TimmAAError
-    from timm_aa.weights.convert import OutputExists, convert_all, find_checkpoints
+    from timm_aa.ownership import check_disjoint
+    from timm_aa.weights.zhang import OutputExists, convert_all, find_checkpoints
 
     def line(result) -> str:
         if isinstance(result.error, OutputExists):
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def job() -> None:
         paths = find_checkpoints(a.checkpoint)
+        check_disjoint(a.output, {"checkpoint": a.checkpoint})
         results = []
         with tqdm(total=len(paths), unit="file", disable=True if a.no_progress else None) as bar:
             for result in convert_all(paths, a.output, verify=False if a.no_verify else None, overwrite=a.overwrite):
@@ -57,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"converted {len(results)} file(s) into {a.output}; publish each folder with scripts/publish.py "
               "--model FOLDER --output HUB_FOLDER --repo-id ORG/NAME (a dry run without a token)")
 
-    return run_main(job)
+    return run_main(job, parser)
 
 
 if __name__ == "__main__":

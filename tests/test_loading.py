@@ -1,4 +1,4 @@
-"""Model specs: ARCH:FILE.safetensors (ARCH@FILE deprecated), broken safetensors files refused clearly."""
+"""Model specs: ARCH:FILE.safetensors, broken safetensors files refused clearly."""
 
 from __future__ import annotations
 
@@ -37,13 +37,6 @@ def test_arch_colon_file(weights):
     assert _same(create_model_from_spec(path), model)  # the metadata names the architecture
     baseline = create_model_from_spec(f"resnet18:{path}")  # a plain ResNet-18 takes the same tensors
     assert not _same(baseline, model)
-
-
-def test_arch_at_file_is_deprecated(weights):
-    model, path = weights
-    with pytest.warns(DeprecationWarning, match="ARCH:FILE"):
-        loaded = create_model_from_spec(f"resnet18_aa@{path}")
-    assert _same(loaded, model)
 
 
 def test_spec_syntax():

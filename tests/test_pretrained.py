@@ -284,6 +284,22 @@ def test_offline_error_is_fast_and_names_the_fix(world, his_ft):
     assert world.requests() == []
 
 
+def test_without_a_network_it_fails_in_seconds_and_says_hf_hub_offline(world, his_ft):
+    """Issue 20, case 12: on an air-gapped machine (HF_HUB_OFFLINE unset) the Hub client's retries took 27 s before
+    our error. One bounded request finds there is no network; the Hub cache, his file on disk still work."""
+    from huggingface_hub import constants
+
+    world.release(his_ft)
+    world.mp.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens: as without a network
+    start = time.perf_counter()
+    message = _error()
+    assert time.perf_counter() - start < 3.0
+    assert "no network (http://127.0.0.1:9 did not answer" in message and "HF_HUB_OFFLINE=1" in message, message
+    assert "skipped: no network" in message and not world.requests("url")  # his URL is not tried either
+    world.put(his_ft)
+    assert _max_diff(timm.create_model(MODEL, pretrained=True), his_ft) <= 1e-4
+
+
 def test_pretrained_cfg_tag_picks_the_filter(world, his_lpf3):
     world.release(his_lpf3)
     world.serve(his_lpf3)

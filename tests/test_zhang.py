@@ -125,9 +125,3 @@ def test_hash_in_the_name_is_checked(tmp_path):
     assert timm_aa.from_zhang(good, "resnet18").fc.out_features == 1000
     with pytest.raises(TimmAAError, match=rf"hash mismatch \(its SHA-256 begins {digest[:8]}, its name says 0123abcd"):
         timm_aa.from_zhang(bad, "resnet18")
-
-
-def test_old_names_warn():
-    with pytest.warns(DeprecationWarning, match="ZHANG_RELEASES"):
-        from timm_aa.weights import ZHANG_ARCHS
-    assert ZHANG_ARCHS["mobilenet_v2"] == "mobilenetv2_100_aa" and len(ZHANG_ARCHS) == 23

@@ -13,15 +13,16 @@ from typing import Any
 
 import timm
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
 from . import models as _registered  # noqa: F401  (registers the *_aa models)
-from ._deprecation import warn_deprecated
-from .errors import TimmAAError
+from .errors import TimmAAError, first_line
+from .validate import check_fields
+from .weights.checkpoint import read_safetensors_header
+from .weights.sources import hub_download
 
-_TIMM_SOURCES = ("hf-hub", "hf_hub", "local-dir")
+_TIMM_SOURCES = ("hf-hub", "hf_hub", "local-dir")  # timm's own prefixes: not ARCH:FILE
 
 
 def suggest_models(name: str, n: int = 5) -> list[str]:
@@ -59,32 +60,6 @@ def _classifier_outputs(arch: str, state: dict[str, torch.Tensor]) -> int | None
     return None
 
 
-def read_safetensors_header(path: str) -> dict[str, str]:
-    """The metadata of the safetensors file ``path``, after checking it is one; ``TimmAAError`` naming the file
-    and the fix when it is missing, empty, truncated or not safetensors.
-
-    Example:
-        >>> read_safetensors_header('/nonexistent.safetensors')
-        Traceback (most recent call last):
-        ...
-        timm_aa.errors.TimmAAError: no checkpoint file at '/nonexistent.safetensors'
-    """
-    if not os.path.isfile(path):
-        raise TimmAAError(f"no checkpoint file at {path!r}")
-    if not path.endswith(".safetensors"):
-        raise TimmAAError(f"checkpoints must be .safetensors files, got {path!r} (a .pth of Zhang's: convert it "
-                          "with timm_aa.from_zhang(path, arch) and save that model)")
-    try:
-        with safe_open(path, framework="pt") as f:
-            return dict(f.metadata() or {})
-    except Exception as err:  # safetensors raises one error type for every broken file
-        reason = str(err).split(": ", 1)[-1]
-        raise TimmAAError(
-            f"{path!r} is not a readable safetensors file ({reason}; {os.path.getsize(path)} bytes): it is empty, "
-            "truncated or not safetensors. Write it again, e.g. with timm_aa.hub.save_weights(model, path)"
-        ) from None
-
-
 def _safetensors_arch(path: str) -> str:
     meta = read_safetensors_header(path)
     if "architecture" not in meta or not meta["architecture"]:
@@ -94,19 +69,38 @@ def _safetensors_arch(path: str) -> str:
     return meta["architecture"]
 
 
+def _recorded_args(path: str, meta: dict[str, str]) -> dict[str, Any]:
+    """The model args a safetensors file records, checked as those of an export's config.json."""
+    from .hub.export import CONFIG_RULES
+
+    try:
+        args = json.loads(meta.get("model_args") or "{}")
+    except ValueError:
+        raise TimmAAError(f"{path!r} has corrupt model_args metadata: write the file again") from None
+    rules = {k.removeprefix("model_args."): v for k, v in CONFIG_RULES.items() if k.startswith("model_args.")}
+    check_fields(f"{path} (metadata model_args)", args, rules, "write the file again")
+    return args
+
+
 def load_checkpoint_model(arch: str, path: str, **kwargs: Any) -> nn.Module:
     """``arch`` with the weights of a safetensors file, loaded strictly (``num_classes`` follows the file).
 
     The anti-aliasing arguments recorded in the file (``model_args``) apply when it was saved from ``arch``.
 
     Example:
-        >>> # load_checkpoint_model('resnet18_aa', 'out/export/model.safetensors')
+        >>> import tempfile, timm
+        >>> from timm_aa.hub import save_weights
+        >>> path = os.path.join(tempfile.mkdtemp(), 'w.safetensors')
+        >>> save_weights(timm.create_model('resnet18_aa', num_classes=3, filt_size=3), path)
+        >>> model = load_checkpoint_model('resnet18_aa', path)
+        >>> model.fc.out_features, model._model_args['filt_size']
+        (3, 3)
     """
     meta = read_safetensors_header(path)
     check_model_name(arch)
     saved_from = (meta.get("architecture") or "").split(".", 1)[0]
     if saved_from == arch.split(".", 1)[0]:
-        kwargs = {**json.loads(meta.get("model_args") or "{}"), **kwargs}
+        kwargs = {**_recorded_args(path, meta), **kwargs}
     state = load_file(path)
     num_classes = _classifier_outputs(arch.split(".", 1)[0], state)
     if num_classes is not None:
@@ -121,7 +115,7 @@ def load_checkpoint_model(arch: str, path: str, **kwargs: Any) -> nn.Module:
 
 
 def split_weights_spec(spec: str) -> tuple[str, str] | None:
-    """``(arch, file)`` of an ``ARCH:FILE.safetensors`` spec (or the deprecated ``ARCH@FILE``), else ``None``.
+    """``(arch, file)`` of an ``ARCH:FILE.safetensors`` spec, else ``None``.
 
     Example:
         >>> split_weights_spec('resnet50_aa:runs/w.safetensors'), split_weights_spec('hf-hub:org/name@main')
@@ -130,11 +124,6 @@ def split_weights_spec(spec: str) -> tuple[str, str] | None:
     head, sep, tail = spec.partition(":")
     if sep and head not in _TIMM_SOURCES and len(head) > 1 and "/" not in head and "\\" not in head:
         return head, tail
-    if "@" in spec and not spec.startswith(_TIMM_SOURCES):
-        warn_deprecated(f"the model spec ARCH@FILE ({spec!r})",
-                        "ARCH:FILE ('@' means a revision in timm's hf-hub:org/name@revision)", stacklevel=4)
-        arch, path = spec.split("@", 1)
-        return arch, path
     return None
 
 
@@ -146,7 +135,21 @@ def carries_weights(spec: str) -> bool:
         >>> carries_weights('local-dir:/x'), carries_weights('resnet50_aa:w.safetensors'), carries_weights('resnet50')
         (True, True, False)
     """
-    return ":" in spec or "@" in spec or spec.endswith(".safetensors")
+    return ":" in spec or spec.endswith(".safetensors")
+
+
+def _export_model(folder: str, shown: str, **kwargs: Any) -> nn.Module:
+    """The model of an export folder, after :func:`~timm_aa.hub.export.check_export` (config values, and config
+    against weights); what timm then refuses is one line too."""
+    from .hub.export import check_export  # the hub package builds on this module
+
+    arch = check_export(folder)["architecture"]
+    try:
+        return timm.create_model(f"local-dir:{folder}", pretrained=True, **kwargs)
+    except TypeError as err:  # model_args the architecture does not take
+        raise TimmAAError(f"{shown}: its config.json's model_args do not fit {arch} ({first_line(err)})") from None
+    except RuntimeError as err:  # weights of other shapes
+        raise TimmAAError(f"{shown}: its weights do not fit {arch} ({first_line(err)})") from None
 
 
 def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
@@ -154,20 +157,29 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
 
     - ``resnet50_aa`` or ``resnet50.a1_in1k``: a timm name (``pretrained`` loads its weights; for the
       ``*_aa`` models, Zhang's, see :func:`timm_aa.weights.zhang_weights`);
-    - ``hf-hub:org/repo`` or ``local-dir:/path``: timm's Hub / folder loading (always with weights);
-    - ``/path/model.safetensors`` (with ``architecture`` in its metadata) or ``ARCH:/path/model.safetensors``
-      (``ARCH@/path/...`` still works, with a ``DeprecationWarning``).
+    - ``local-dir:/path`` or ``hf-hub:org/repo[@revision]``: an export folder (its ``config.json`` and
+      ``model.safetensors``, checked against each other first), always with its weights;
+    - ``/path/model.safetensors`` (with ``architecture`` in its metadata) or ``ARCH:/path/model.safetensors``.
 
     Example:
         >>> create_model_from_spec('resnet18_aa', num_classes=3).fc.out_features
         3
+        >>> create_model_from_spec('local-dir:/nonexistent')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: no model folder at '/nonexistent'
     """
     if not isinstance(spec, str) or not spec:
         raise TypeError(f"a model spec must be a non-empty string, got {spec!r}")
-    if spec.startswith(tuple(f"{s}:" for s in _TIMM_SOURCES)):
-        if spec.startswith("local-dir:") and not os.path.isdir(spec[len("local-dir:"):]):
-            raise TimmAAError(f"no model folder at {spec[len('local-dir:'):]!r}")
-        return timm.create_model(spec, pretrained=True, **kwargs)
+    if spec.startswith("local-dir:"):
+        folder = spec[len("local-dir:"):]
+        if not os.path.isdir(folder):
+            raise TimmAAError(f"no model folder at {folder!r}")
+        return _export_model(folder, spec, **kwargs)
+    if spec.startswith(("hf-hub:", "hf_hub:")):
+        repo_id, _, revision = spec.split(":", 1)[1].partition("@")
+        folder = hub_download(repo_id, ["config.json", "model.safetensors"], revision=revision or None)
+        return _export_model(folder, spec, **kwargs)
     split = split_weights_spec(spec)
     if split is not None:
         return load_checkpoint_model(*split, **kwargs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .._deprecation import moved_names
 from .releases import ZHANG_RELEASES, ZhangFile, ZhangRelease, zhang_file, zhang_release, zhang_releases
 from .sources import ZHANG_DIR_ENV, converted_path, zhang_weights
 from .zhang import convert_zhang_state_dict, from_zhang, unwrap_state_dict, zhang_key_map, zhang_model_name
@@ -12,8 +11,3 @@ __all__ = [
     "from_zhang", "unwrap_state_dict", "zhang_file", "zhang_key_map", "zhang_model_name", "zhang_release",
     "zhang_releases", "zhang_weights",
 ]
-
-
-__getattr__ = moved_names(__name__, {
-    "ZHANG_ARCHS": ("timm_aa.weights.releases", "ARCH_TO_MODEL", "{r.arch: r.model for r in ZHANG_RELEASES}"),
-})

@@ -1,18 +1,20 @@
-"""Read one of Zhang's ``.pth`` files safely: hash checked against its name, unpickled with
-``weights_only=True`` (no code from the file runs), and refused unless it holds what his files hold.
+"""Reading checkpoint files we did not write: one of Zhang's ``.pth`` files (hash checked against its name,
+unpickled with ``weights_only=True`` so no code from the file runs, refused unless it holds what his files hold),
+and the header of a safetensors file (checked to be one, before anything trusts its metadata).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import torch
+from safetensors import safe_open
 
 from ..errors import TimmAAError
+from ..ownership import sha256_file
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.pth$")
 
@@ -26,22 +28,6 @@ class RefusedCheckpoint(TimmAAError):
     def __init__(self, path: str, reason: str, fix: str) -> None:
         super().__init__(f"{path}: {reason}; refused, nothing was loaded. {fix}")
         self.path, self.reason = path, reason
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks.
-
-    Example:
-        >>> import tempfile
-        >>> with tempfile.NamedTemporaryFile() as f:
-        ...     sha256_of(f.name)[:8]
-        'e3b0c442'
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def hash_in_name(path: str | os.PathLike) -> str | None:
@@ -60,7 +46,7 @@ def check_hash(path: str | os.PathLike, prefix: str | None = None) -> str:
     prefix in the file's name; no check when the name has none)."""
     path = os.fspath(path)
     prefix = prefix or hash_in_name(path)
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     if prefix and not digest.startswith(prefix):
         raise RefusedCheckpoint(path, f"hash mismatch (its SHA-256 begins {digest[:len(prefix)]}, its name says "
                                       f"{prefix})", "The file is damaged or not the released one: get it again.")
@@ -96,7 +82,11 @@ def read_zhang_checkpoint(path: str | os.PathLike, wrapped: bool = True) -> dict
     a bare ``{name: tensor}`` is accepted too). Anything else is refused with ``RefusedCheckpoint``.
 
     Example:
-        >>> # sd = read_zhang_checkpoint('resnet50_lpf4_finetune-cad66808.pth')
+        >>> import tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), 'resnet18_lpf4.pth')
+        >>> torch.save({'state_dict': {'module.fc.bias': torch.zeros(2)}}, path)
+        >>> read_zhang_checkpoint(path)
+        {'fc.bias': tensor([0., 0.])}
     """
     path = os.fspath(path)
     fix = "His files are dicts with a 'state_dict' of tensors, saved by torch.save."
@@ -114,3 +104,29 @@ def read_zhang_checkpoint(path: str | os.PathLike, wrapped: bool = True) -> dict
         raise RefusedCheckpoint(path, f"not his format (expected a dict with a 'state_dict' of tensors, found "
                                       f"{found})", fix)
     return unwrap_state_dict(sd)
+
+
+def read_safetensors_header(path: str) -> dict[str, str]:
+    """The metadata of the safetensors file ``path``, after checking it is one; ``TimmAAError`` naming the file
+    and the fix when it is missing, empty, truncated or not safetensors.
+
+    Example:
+        >>> read_safetensors_header('/nonexistent.safetensors')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: no checkpoint file at '/nonexistent.safetensors'
+    """
+    if not os.path.isfile(path):
+        raise TimmAAError(f"no checkpoint file at {path!r}")
+    if not path.endswith(".safetensors"):
+        raise TimmAAError(f"checkpoints must be .safetensors files, got {path!r} (a .pth of Zhang's: convert it "
+                          "with timm_aa.from_zhang(path, arch) and save that model)")
+    try:
+        with safe_open(path, framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as err:  # safetensors raises one error type for every broken file
+        reason = str(err).split(": ", 1)[-1]
+        raise TimmAAError(
+            f"{path!r} is not a readable safetensors file ({reason}; {os.path.getsize(path)} bytes): it is empty, "
+            "truncated or not safetensors. Write it again, e.g. with timm_aa.hub.save_weights(model, path)"
+        ) from None

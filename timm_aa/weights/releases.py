@@ -1,11 +1,17 @@
 """Zhang's released ImageNet-1k checkpoints: the one table the model registrations, pretrained configs,
-converter and downloads all derive from.
+converter and downloads all derive from, and the pretrained configs of its tags.
 
 Each architecture has a filter-4 model fine-tuned from the torchvision baseline (his best, and the default
 of ``pretrained=True``); nine also have models trained from scratch with filters 2 to 5. His file names
 end in the first 8 hex digits of the file's SHA-256 (``resnet50_lpf4_finetune-cad66808.pth``), as
 ``torch.hub`` expects; the files lived under :data:`ZHANG_BASE_URL` (answering HTTP 403 since 2024).
 ``TIMM_AA_ZHANG_URL`` names another base URL (a mirror) to download them from.
+
+Tags: ``zhang_lpf4_ft_in1k`` (his filter-4 models fine-tuned from the torchvision baselines, the default of
+``pretrained=True``) and ``zhang_lpf{2,3,4,5}_in1k`` (trained from scratch with each filter size). Each config
+names the Hub repository ``<org>/<model>.<tag>``; ``<org>`` is ``timm-aa`` unless the environment variable
+``TIMM_AA_HUB_ORG`` says otherwise (read at import). Where the weights come from when that repository is
+missing: see ``sources.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import TimmAAError
 
@@ -20,6 +27,8 @@ ZHANG_BASE_URL = "https://antialiased-cnns.s3.us-east-2.amazonaws.com/weights_v0
 ZHANG_URL_ENV = "TIMM_AA_ZHANG_URL"
 ORIGIN_URL = "https://github.com/adobe/antialiased-cnns"
 WEIGHTS_LICENSE = "cc-by-nc-sa-4.0"
+HUB_ORG_ENV = "TIMM_AA_HUB_ORG"
+DEFAULT_HUB_ORG = "timm-aa"
 
 _TAG = re.compile(r"^zhang_lpf(\d)(_ft)?_in1k$")
 _FILE = re.compile(r"^(?P<arch>[a-z0-9_]+?)_lpf(?P<filt>\d)(?P<ft>_finetune)?(?:-(?P<hash>[0-9a-f]{8,64}))?\.pth$")
@@ -183,3 +192,33 @@ def parse_file_name(path: str) -> tuple[ZhangRelease, int, bool, str | None]:
                           "resnet50_lpf4_finetune-cad66808.pth); name it so, or load it with "
                           "timm_aa.from_zhang(path, arch, filt_size)")
     return zhang_release(match.group("arch")), int(match.group("filt")), bool(match.group("ft")), match.group("hash")
+
+
+def hub_org() -> str:
+    """The Hub organisation of our converted weights (``TIMM_AA_HUB_ORG`` or ``timm-aa``).
+
+    Example:
+        >>> hub_org()
+        'timm-aa'
+    """
+    return os.environ.get(HUB_ORG_ENV, DEFAULT_HUB_ORG).strip("/") or DEFAULT_HUB_ORG
+
+
+def zhang_pretrained_cfgs(family: str, base_cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{'<model>.<tag>': cfg}`` for every checkpoint Zhang released in ``family``, each model's fine-tuned
+    one first (timm's default tag).
+
+    Example:
+        >>> list(zhang_pretrained_cfgs('alexnet', {}))[:2]
+        ['alexnet_aa.zhang_lpf4_ft_in1k', 'alexnet_aa.zhang_lpf4_in1k']
+    """
+    cfgs = {}
+    for release in zhang_releases(family):
+        for file in release.files:
+            how = "fine-tuned from the torchvision baseline" if file.finetuned else "trained from scratch"
+            cfgs[f"{file.model}.{file.tag}"] = dict(
+                base_cfg, hf_hub_id=f"{hub_org()}/{file.model}.{file.tag}", license=WEIGHTS_LICENSE,
+                origin_url=ORIGIN_URL, description=f"Zhang's ImageNet-1k {release.arch} with a filter of size "
+                                                   f"{file.filt_size}, {how} ({file.name}); converted.",
+            )
+    return cfgs

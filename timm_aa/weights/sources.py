@@ -8,29 +8,76 @@
 
 A file from 2 or 3 is read with ``weights_only=True``, converted with the key map of ``zhang.py``, and cached
 as safetensors (written to a temporary file, then renamed). ``HF_HUB_OFFLINE=1`` makes no network request at
-all. When every place fails, one :class:`~timm_aa.errors.TimmAAError` lists each with its result and the fix.
+all; without it, one request without retries (``HF_HUB_ETAG_TIMEOUT`` seconds at most) first checks that the Hub
+answers, so a machine without a network fails in seconds, not after the Hub client's retries. When every place
+fails, one :class:`~timm_aa.errors.TimmAAError` lists each with its result and the fix.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
+import tempfile
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from tqdm.auto import tqdm
 
 from .._io import atomic_path
 from ..errors import TimmAAError
 from .checkpoint import RefusedCheckpoint, check_hash, read_zhang_checkpoint
-from .download import DownloadFailed, download_to_temp
 from .releases import ZhangFile
 from .zhang import convert_zhang_state_dict
 
 ZHANG_DIR_ENV = "TIMM_AA_ZHANG_DIR"
 HUB_WEIGHTS_NAME = "model.safetensors"
+DOWNLOAD_TIMEOUT_S = 10.0
 _log = logging.getLogger(__name__)
+
+
+class DownloadFailed(TimmAAError):
+    """The server could not be reached or did not answer 200; ``reason`` is the short form (``HTTP 403``)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"could not download {url}: {reason}")
+        self.url, self.reason = url, reason
+
+
+def hub_download(repo_id: str, filenames: list[str], revision: str | None = None,
+                 cache_dir: str | os.PathLike | None = None) -> str:
+    """Download ``filenames`` of the Hub repository ``repo_id`` (or take them from the Hub cache) and return the
+    local folder holding them. ``HF_HUB_OFFLINE=1`` uses the cache only; otherwise one request without retries
+    first checks that the Hub answers, and without a network only the cache is used. Every failure is one
+    :class:`DownloadFailed` whose ``reason`` says what happened and the fix.
+
+    Example:
+        >>> import unittest.mock
+        >>> with unittest.mock.patch.dict(os.environ, {'HF_HUB_OFFLINE': '1'}):
+        ...     hub_download('nobody/nothing', ['config.json'])
+        Traceback (most recent call last):
+        ...
+        timm_aa.weights.sources.DownloadFailed: could not download hf-hub:nobody/nothing: offline (HF_HUB_OFFLINE=1) \
+and not in the Hub cache
+    """
+    from huggingface_hub import constants, hf_hub_download
+
+    offline = is_offline()
+    down = None if offline else unreachable(constants.ENDPOINT, constants.HF_HUB_ETAG_TIMEOUT)
+    paths = []
+    try:
+        for name in filenames:
+            paths.append(hf_hub_download(repo_id, name, revision=revision, cache_dir=cache_dir,
+                                         local_files_only=offline or bool(down)))
+    except Exception as err:  # every Hub failure becomes one reason
+        reason = (f"no network ({constants.ENDPOINT} did not answer: {down}; HF_HUB_OFFLINE=1 skips it), and not "
+                  f"in the Hub cache" if down else _hub_result(err, offline, filenames[len(paths)]))
+        raise DownloadFailed(f"hf-hub:{repo_id}", reason) from None
+    return os.path.dirname(paths[0])
 
 
 def is_offline() -> bool:
@@ -44,6 +91,67 @@ def is_offline() -> bool:
 
     now = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").upper()
     return now in ("1", "ON", "YES", "TRUE") or bool(constants.HF_HUB_OFFLINE)
+
+
+def download_to_temp(url: str, folder: str, timeout: float = DOWNLOAD_TIMEOUT_S, progress: bool = True) -> str:
+    """Download ``url`` into a new temporary file in ``folder`` and return its path (the caller removes it).
+
+    ``timeout`` bounds the connection and each read. Raises :class:`DownloadFailed`.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile('wb', suffix='.pth', delete=False) as src:
+        ...     _ = src.write(b'weights')
+        >>> path = download_to_temp('file://' + src.name, tempfile.mkdtemp(), progress=False)
+        >>> open(path, 'rb').read()
+        b'weights'
+    """
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-download-", suffix=".pth")
+    reason = "interrupted"
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "timm-aa"})
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(url), disable=not progress,
+                      leave=False) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    bar.update(len(block))
+        reason = ""
+        return tmp
+    except urllib.error.HTTPError as err:
+        reason = f"HTTP {err.code}"
+    except urllib.error.URLError as err:
+        timed_out = isinstance(err.reason, (TimeoutError, socket.timeout))
+        reason = f"timed out after {timeout:g} s" if timed_out else f"unreachable ({err.reason})"
+    except TimeoutError:
+        reason = f"timed out after {timeout:g} s"
+    except OSError as err:
+        reason = f"failed ({err})"
+    finally:
+        if reason:
+            os.unlink(tmp)
+    raise DownloadFailed(url, reason)
+
+
+def unreachable(endpoint: str, timeout: float) -> str | None:
+    """Why ``endpoint`` does not answer one request within ``timeout`` seconds, or None when it answers (any
+    HTTP status counts as an answer). No retries.
+
+    Example:
+        >>> unreachable('http://127.0.0.1:9', timeout=1)
+        'Connection refused'
+    """
+    try:
+        urllib.request.urlopen(urllib.request.Request(endpoint.rstrip("/") + "/", method="HEAD"),
+                               timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return None
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", None) or err
+        return getattr(reason, "strerror", None) or str(reason)
+    return None
 
 
 def checkpoint_dir(cache_dir: str | os.PathLike | None = None) -> str:
@@ -73,6 +181,7 @@ class _Search:
     file: ZhangFile
     cache_dir: str | os.PathLike | None
     tried: list[tuple[str, str]] = field(default_factory=list)  # (place, result)
+    no_network: bool = False  # the Hub did not answer: his URL is not tried either
 
     def convert(self, path: str, source: str) -> str:
         """Check, read and convert his file at ``path``; cache and return the safetensors path."""
@@ -108,13 +217,11 @@ class _Search:
     def hub(self, repo_id: str | None) -> str | None:
         if not repo_id:
             return None
-        from huggingface_hub import hf_hub_download
-
-        offline = is_offline()
         try:
-            return hf_hub_download(repo_id, HUB_WEIGHTS_NAME, cache_dir=self.cache_dir, local_files_only=offline)
-        except Exception as err:  # every Hub failure is reported below, in one message
-            self.tried.append((f"Hugging Face Hub {repo_id}", _hub_result(err, offline)))
+            return os.path.join(hub_download(repo_id, [HUB_WEIGHTS_NAME], cache_dir=self.cache_dir), HUB_WEIGHTS_NAME)
+        except DownloadFailed as err:
+            self.tried.append((f"Hugging Face Hub {repo_id}", err.reason))
+            self.no_network = err.reason.startswith("no network")
         return None
 
     def local(self) -> str | None:
@@ -132,8 +239,8 @@ class _Search:
 
     def url(self, progress: bool) -> str | None:
         url = self.file.url
-        if is_offline():
-            self.tried.append((url, "skipped: offline (HF_HUB_OFFLINE=1)"))
+        if is_offline() or self.no_network:
+            self.tried.append((url, f"skipped: {'no network' if self.no_network else 'offline (HF_HUB_OFFLINE=1)'}"))
             return None
         try:
             tmp = download_to_temp(url, os.path.dirname(converted_path(self.file, self.cache_dir)), progress=progress)
@@ -159,7 +266,7 @@ class _Search:
         )
 
 
-def _hub_result(err: Exception, offline: bool) -> str:
+def _hub_result(err: Exception, offline: bool, filename: str) -> str:
     from huggingface_hub.errors import (
         EntryNotFoundError,
         GatedRepoError,
@@ -178,7 +285,7 @@ def _hub_result(err: Exception, offline: bool) -> str:
         cause = err.__cause__ or err.__context__
         return f"unreachable ({type(cause).__name__ if cause else 'no connection'}; HF_HUB_OFFLINE=1 skips the network)"
     if isinstance(err, EntryNotFoundError) or status == 404:
-        return f"404 (the repository has no {HUB_WEIGHTS_NAME})"
+        return f"404 (the repository has no {filename})"
     return f"HTTP {status}" if status else f"failed ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
 
 
@@ -192,8 +299,18 @@ def zhang_weights(
     module docstring; ``TimmAAError`` naming every place tried when none works.
 
     Example:
+        >>> import tempfile, unittest.mock
         >>> from timm_aa.weights.releases import zhang_file
-        >>> # zhang_weights(zhang_file('resnet50_aa', 'zhang_lpf4_ft_in1k'), 'timm-aa/resnet50_aa.zhang_lpf4_ft_in1k')
+        >>> with unittest.mock.patch.dict(os.environ, {'HF_HUB_OFFLINE': '1'}):  # doctest: +ELLIPSIS
+        ...     zhang_weights(zhang_file('resnet50_aa', 'zhang_lpf4_ft_in1k'), cache_dir=tempfile.mkdtemp())
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: no pretrained weights for resnet50_aa.zhang_lpf4_ft_in1k (Zhang's \
+resnet50_lpf4_finetune-cad66808.pth). Tried, in order:
+          1. .../resnet50_lpf4_finetune-cad66808.pth: not found
+          2. https://...: skipped: offline (HF_HUB_OFFLINE=1)
+        Fix: put his file resnet50_lpf4_finetune-cad66808.pth into ... or convert a copy under any name with \
+timm_aa.from_zhang(path, 'resnet50', filt_size=4).
     """
     search = _Search(file, cache_dir)
     path = search.cached() or search.hub(hub_id) or search.local() or search.url(progress)
