@@ -9,7 +9,6 @@ Example:
 """
 
 from . import models  # noqa: F401  (importing it registers the *_aa models with timm)
-from ._deprecation import moved_names
 from .antialias import antialias
 from .errors import TimmAAError
 from .layers import APSPool2d, BlurConv2d, BlurPool2d, LPSPool2d, MaxBlurPool2d, blur_pool2d, max_blur_pool2d
@@ -31,8 +30,3 @@ __all__ = [
     "max_blur_pool2d",
     "zhang_key_map",
 ]
-
-__getattr__ = moved_names(__name__, {  # names of 0.1, kept for one release
-    "create_aa_model": ("timm_aa.models._factory", "create_aa_model", "timm.create_model(name, ...)"),
-    "find_downsampling": ("timm_aa.antialias", "find_downsampling", "timm_aa.antialias.find_downsampling"),
-})

@@ -1,6 +1,5 @@
 """Shift-consistency evaluation (Zhang 2019's protocols): library behind ``scripts/evaluate.py``."""
 
-from .._deprecation import moved_names
 from .protocols import center_crop, circular_agreement, diagonal_sweep, random_agreement
 from .report import SCHEMA, ConsistencyReport, ResultRow, load_report
 from .runner import ModelEntry, evaluate_consistency
@@ -12,9 +11,3 @@ __all__ = [
     "center_crop", "circular_agreement", "crop_at", "diagonal_sweep", "draw_offsets", "draw_shifts",
     "evaluate_consistency", "load_report", "random_agreement", "roll_each",
 ]
-
-
-# public until 0.1; JSON writing is not what this package is about
-__getattr__ = moved_names(__name__, {
-    "write_json_atomic": ("timm_aa._io", "write_json", "json.dump to a temporary file, then os.replace"),
-})
