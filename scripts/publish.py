@@ -6,7 +6,9 @@
 The folder is loaded back with timm and with transformers and must reproduce the source logits
 (max abs <= 1e-5) or nothing is published. Without a token (--token, HF_TOKEN or a login) it is a dry run.
 --output must be a new or empty folder, or one an earlier publish wrote (only its own files are replaced);
-any other folder is refused unless --overwrite, and even then nothing but the Hub files is written there.
+any other folder is refused unless --overwrite, and even then only the Hub files are written there, never over a
+file of the same name that timm-aa did not write. Without --repo-id the card names the model by its architecture
+and run (runs/pets/export -> resnet18_aa.pets).
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "ARCH:FILE.safetensors")
     p.add_argument("--output", required=True, metavar="DIR", help="folder to write the Hub files to")
     p.add_argument("--overwrite", action="store_true",
-                   help="write into a non-empty --output that an earlier publish did not write (same-named files "
-                        "are replaced, other files kept)")
+                   help="write into a non-empty --output that an earlier publish did not write (other files are "
+                        "kept; a file of a Hub file's name that timm-aa did not write is refused)")
     p.add_argument("--repo-id", metavar="ORG/NAME", help="repository on the Hub (needed to push)")
     p.add_argument("--eval-json", metavar="FILE", help="consistency report (scripts/evaluate.py) with this model's "
                                                        "numbers for the card")
@@ -57,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         from timm_aa.hub import CardInfo, prepare_folder, push_folder, resolve_token
 
         card = {k: v for k, v in (("license", a.license), ("dataset", a.dataset)) if v is not None}
-        info = CardInfo(repo_id=a.repo_id or f"local/{a.model.rstrip('/').split('/')[-1]}", base_model=a.base_model,
-                        provenance=a.provenance, **card)
+        info = CardInfo(repo_id=a.repo_id, base_model=a.base_model, provenance=a.provenance, **card)
         prepared = prepare_folder(a.model, a.output, info, eval_json=a.eval_json, eval_model=a.eval_model,
                                   overwrite=a.overwrite)
         print(f"wrote {prepared.folder}; round trip max |logit diff|: "

@@ -111,8 +111,8 @@ def export_dir(tmp_path_factory):
 def test_prepare_folder_card_and_round_trip(export_dir, tmp_path):
     prepared = prepare_folder(export_dir, str(tmp_path / "hub"), CardInfo("me/resnet18_aa.pets", dataset="pets"))
     assert prepared.diffs["timm"] <= 1e-5 and prepared.diffs["transformers"] <= 1e-5
-    assert sorted(os.listdir(prepared.folder)) == [".timm-aa-publish.json", "README.md", "config.json",
-                                                   "model.safetensors"]
+    assert sorted(os.listdir(prepared.folder)) == [".timm-aa-publish.json", ".timm-aa.lock", "README.md",
+                                                   "config.json", "model.safetensors"]
     card = (tmp_path / "hub" / "README.md").read_text()
     for text in ("library_name: timm", "pipeline_tag: image-classification", "model-index", "value: 91.5",
                  "shift-consistency", "hf-hub:me/resnet18_aa.pets", "from_pretrained('me/resnet18_aa.pets')",
@@ -186,7 +186,9 @@ def test_push_one_commit_force_and_refusals(export_dir, tmp_path):
 
 def test_publish_bad_input(tmp_path):
     with FakeHub() as hub:
-        r = _publish(["--model", str(tmp_path), "--output", str(tmp_path / "o")], hub.url, tmp_path=tmp_path)
+        (tmp_path / "not-an-export").mkdir()
+        r = _publish(["--model", str(tmp_path / "not-an-export"), "--output", str(tmp_path / "o")], hub.url,
+                     tmp_path=tmp_path)
         assert r.returncode == 2 and "not an export folder" in r.stderr
         r = _publish(["--model", "resnet18x_aa", "--output", str(tmp_path / "o")], hub.url, tmp_path=tmp_path)
         assert r.returncode == 2 and "did you mean" in r.stderr

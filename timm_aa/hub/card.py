@@ -16,7 +16,9 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from torch import nn
 
 from ..consistency.report import load_report
+from ..data import eval_resize
 from ..errors import TimmAAError
+from ..validate import check_fields, integer, number, optional, text
 from .card_info import CardInfo
 from .export import model_args_of
 
@@ -47,6 +49,8 @@ def metrics_from_export(path: str) -> list[dict[str, Any]]:
         raise TimmAAError(f"cannot read the metrics {path!r} ({err})") from None
     if not isinstance(data, dict):
         raise TimmAAError(f"{path!r} is not a metrics file (expected a JSON object)")
+    percent = optional(number(0, 100))
+    check_fields(path, data, {"val/top1": percent, "val/consistency": percent}, "re-export the model")
     out = []
     if "val/top1" in data:
         out.append(dict(name="top-1 accuracy", type="accuracy", value=data["val/top1"], split="validation",
@@ -70,7 +74,9 @@ def metrics_from_report(path: str, model: str | None = None) -> list[dict[str, A
         timm_aa.errors.TimmAAError: cannot read the consistency report '/nonexistent.json' (No such file or directory)
     """
     report = load_report(path)
-    rows = [r for r in report["results"] if isinstance(r, dict)]
+    rows = report["results"]
+    for i, row in enumerate(rows):
+        check_fields(f"{path} (results[{i}])", row, ROW_RULES, "write it again with scripts/evaluate.py")
     try:
         names = sorted({r["model"] for r in rows})
         if model is not None:
@@ -88,12 +94,19 @@ def metrics_from_report(path: str, model: str | None = None) -> list[dict[str, A
         raise TimmAAError(f"eval_json={path!r} is not a complete consistency report (missing {err})") from None
 
 
+ROW_RULES = {
+    "model": text(), "protocol": text(), "weights": optional(text()), "consistency": optional(number(0, 100)),
+    "accuracy": optional(number(0, 100)), "num_images": integer(1), "resize": integer(1), "crop": integer(1),
+    "passes": integer(1),
+}
+
+
 def _metrics_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     if rows[0].get("accuracy") is not None:
         out.append(dict(name="top-1 accuracy", type="accuracy", value=rows[0]["accuracy"], split="validation",
                         source=f"scripts/evaluate.py, {rows[0]['num_images']} images"))
-    for r in rows:
+    for r in (r for r in rows if r["consistency"] is not None):
         out.append(dict(name=f"shift consistency ({r['protocol']})", type=f"shift-consistency-{r['protocol']}",
                         value=r["consistency"], split="validation",
                         source=f"scripts/evaluate.py, R={r['resize']}, S={r['crop']}, {r['passes']} passes"))
@@ -132,14 +145,15 @@ def render_card(model: nn.Module, info: CardInfo) -> ModelCard:
         model_name=info.repo_id.split("/")[-1], eval_results=evals or None,
     )
     size = cfg.get("input_size", (3, 224, 224))
-    resize = int(size[-1] / cfg.get("crop_pct", 0.875))
+    resize = eval_resize(size[-1], cfg.get("crop_pct", 0.875))
     return ModelCard.from_template(
         data, template_path=template_path(), title=info.repo_id.split("/")[-1], repo_id=info.repo_id, architecture=arch,
         summary=info.summary or f"An anti-aliased `{arch}` image classifier.",
         num_params=f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M",
-        num_classes=getattr(model, "num_classes", "?"), method=aa.get("method", "blur"),
+        num_classes=getattr(model, "num_classes", "?"), aa_layer=aa.get("aa_layer", "blur"),
         filt_size=aa.get("filt_size", "n/a"), pad_mode=aa.get("pad_mode", "n/a"), input_size="x".join(map(str, size)),
-        resize=resize, interpolation=cfg.get("interpolation", "bilinear"), mean=tuple(cfg.get("mean", ())),
-        std=tuple(cfg.get("std", ())), provenance=info.provenance or "trained with timm-aa", license=info.license,
+        resize=resize, crop_mode=cfg.get("crop_mode", "center"), interpolation=cfg.get("interpolation", "bilinear"),
+        mean=tuple(cfg.get("mean", ())), std=tuple(cfg.get("std", ())),
+        provenance=info.provenance or "trained with timm-aa", license=info.license,
         results=_results_table(info.metrics),
     )

@@ -16,7 +16,7 @@ class CardInfo:
         'apache-2.0'
     """
 
-    repo_id: str
+    repo_id: str | None = None  # None: the publisher names the model (hub.publish.model_name)
     license: str = "apache-2.0"
     dataset: str = "custom"
     dataset_name: str | None = None

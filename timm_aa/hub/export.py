@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from typing import Any
 
-import torch
+import timm
 from safetensors.torch import save_file
 from timm.models._hub import save_config_for_hf
 from torch import nn
 
-from .._io import check_replaceable, replace_dir, write_json
+from .._io import write_json
 from ..errors import TimmAAError
-from ..loading import read_safetensors_header
+from ..ownership import file_mode
+from ..validate import boolean, check_fields, integer, items, mapping, number, optional, text
+from ..weights.checkpoint import read_safetensors_header
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -39,7 +40,7 @@ def model_args_of(model: nn.Module) -> dict[str, Any]:
     Example:
         >>> import timm, timm_aa
         >>> model_args_of(timm.create_model('resnet18_aa', filt_size=3))
-        {'filt_size': 3, 'pad_mode': 'reflect', 'method': 'blur', 'stem': False, 'stem_max_pool': 2}
+        {'filt_size': 3, 'pad_mode': 'reflect', 'aa_layer': 'blur', 'stem': False, 'stem_max_pool': 2}
     """
     from ..models import AA_DEFAULTS
 
@@ -50,13 +51,23 @@ def model_args_of(model: nn.Module) -> dict[str, Any]:
 PROVENANCE_KEYS = ("tag", "description", "origin_url", "license", "notes")
 
 
-def hub_config(
-    model: nn.Module, label_names: list[str] | None = None, provenance: dict[str, Any] | None = None
-) -> dict[str, Any]:
+DATA_KEYS = ("input_size", "crop_pct", "crop_mode", "interpolation", "mean", "std")
+
+
+def hub_config(model: nn.Module, label_names: list[str] | None = None, provenance: dict[str, Any] | None = None,
+               data_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """timm's Hub config for ``model``, without ``model_args.num_classes`` (see module docstring).
 
     The source config's provenance (tag, description, license, ...) describes the weights the model
     was created with, not the ones being exported: it is dropped, and ``provenance`` written instead.
+    ``data_config`` (timm's: input size, crop_pct, crop mode, interpolation, mean, std) is what the weights were
+    trained and validated with; it replaces the source's, whose test-time sizes then no longer apply.
+
+    Example:
+        >>> import timm, timm_aa
+        >>> config = hub_config(timm.create_model('resnet18_aa'), data_config=dict(input_size=(3, 40, 40)))
+        >>> config['architecture'], config['pretrained_cfg']['input_size'], config['model_args']['filt_size']
+        ('resnet18_aa', [3, 40, 40], 4)
     """
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, CONFIG_NAME)
@@ -68,6 +79,11 @@ def hub_config(
     for key in PROVENANCE_KEYS:
         pretrained_cfg.pop(key, None)
     pretrained_cfg.update(provenance or {})
+    if data_config:
+        for key in ("test_input_size", "test_crop_pct"):
+            pretrained_cfg.pop(key, None)
+        pretrained_cfg.update({k: list(v) if isinstance(v, tuple) else v for k, v in data_config.items()
+                               if k in DATA_KEYS})
     args = _normalised_args(config.get("model_args"))
     if args:
         config["model_args"] = args
@@ -77,21 +93,33 @@ def hub_config(
 
 
 def save_weights(model: nn.Module, path: str, architecture: str | None = None) -> None:
-    """Write the model's state dict as safetensors, with the architecture and model args in its metadata."""
+    """Write the model's state dict as safetensors, with the architecture and model args in its metadata.
+
+    Example:
+        >>> import timm, timm_aa, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), 'w.safetensors')
+        >>> save_weights(timm.create_model('resnet18_aa', filt_size=3), path)
+        >>> from timm_aa.weights.checkpoint import read_safetensors_header
+        >>> read_safetensors_header(path)['model_args']
+        '{"filt_size": 3, "pad_mode": "reflect", "aa_layer": "blur", "stem": false, "stem_max_pool": 2}'
+    """
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     arch = architecture or (getattr(model, "pretrained_cfg", None) or {}).get("architecture", "")
-    metadata = {"format": "pt", "architecture": arch, "model_args": json.dumps(model_args_of(model))}
-    save_file(state, path, metadata=metadata)
+    try:
+        args = json.dumps(model_args_of(model))
+    except TypeError:
+        raise TimmAAError(f"{arch or type(model).__name__} was built with an aa_layer that is not a name "
+                          f"({model_args_of(model).get('aa_layer')!r}), which a file cannot record: build it with "
+                          "aa_layer='blur', 'blurpc', 'aps' or 'lps' to export it") from None
+    save_file(state, path, metadata={"format": "pt", "architecture": arch, "model_args": args})
+    os.chmod(path, file_mode())  # safetensors writes 0600 whatever the umask
 
 
-def write_export(
-    model: nn.Module,
-    folder: str,
-    label_names: list[str] | None = None,
-    metrics: dict[str, Any] | None = None,
-    provenance: dict[str, Any] | None = None,
-) -> str:
-    """Write ``model.safetensors``, ``config.json`` (and ``metrics.json``) to ``folder``, atomically.
+def write_export(model: nn.Module, folder: str, *, label_names: list[str] | None = None,
+                 metrics: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None,
+                 data_config: dict[str, Any] | None = None) -> str:
+    """Write ``model.safetensors``, ``config.json`` (and ``metrics.json``) into the new or empty ``folder``; the
+    tools write into a staging folder of the output they own and install it (:mod:`timm_aa.ownership`).
 
     Example:
         >>> import timm, timm_aa, tempfile
@@ -99,32 +127,15 @@ def write_export(
         >>> sorted(os.listdir(path))
         ['config.json', 'model.safetensors']
     """
-    folder = os.path.abspath(folder)
-    check_export_target(folder)
-    parent = os.path.dirname(folder)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-export-")
-    try:
-        config = hub_config(model, label_names, provenance)
-        save_weights(model, os.path.join(tmp, WEIGHTS_NAME), config["architecture"])
-        write_json(config, os.path.join(tmp, CONFIG_NAME))
-        if metrics is not None:
-            write_json(metrics, os.path.join(tmp, METRICS_NAME))
-        replace_dir(tmp, folder, allowed=EXPORT_FILES)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    os.makedirs(folder, exist_ok=True)
+    if os.listdir(folder):
+        raise ValueError(f"write_export writes into a new or empty folder, {folder!r} is not")  # a bug of ours
+    config = hub_config(model, label_names, provenance, data_config)
+    save_weights(model, os.path.join(folder, WEIGHTS_NAME), config["architecture"])
+    write_json(config, os.path.join(folder, CONFIG_NAME))
+    if metrics is not None:
+        write_json(metrics, os.path.join(folder, METRICS_NAME))
     return folder
-
-
-def check_export_target(folder: str) -> None:
-    """Raise TimmAAError if ``folder`` exists and is not an export folder (it holds other files than ours),
-    since :func:`write_export` replaces the whole folder.
-
-    Example:
-        >>> check_export_target('/nonexistent/export')
-    """
-    check_replaceable(folder, EXPORT_FILES)
 
 
 def _normalised_args(args: Any) -> dict[str, Any]:
@@ -134,10 +145,74 @@ def _normalised_args(args: Any) -> dict[str, Any]:
     return args
 
 
+_FIX = "re-export the model, or correct the file"
+CONFIG_RULES = {
+    "architecture": text(),
+    "num_classes": optional(integer(0)),
+    "label_names": optional(items(text())),
+    "pretrained_cfg": optional(mapping),
+    "pretrained_cfg.input_size": optional(items(integer(1), 3)),
+    "pretrained_cfg.crop_pct": optional(number(0, 1, low_open=True)),
+    "pretrained_cfg.crop_mode": optional(text(("center", "squash", "border"))),
+    "pretrained_cfg.interpolation": optional(text(("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos"))),
+    "pretrained_cfg.mean": optional(items(number(-1e3, 1e3))),
+    "pretrained_cfg.std": optional(items(number(0, 1e3, low_open=True))),
+    **{f"pretrained_cfg.{k}": optional(text()) for k in PROVENANCE_KEYS if k != "notes"},
+    "model_args": optional(mapping),
+    "model_args.filt_size": optional(integer(1, 7)),
+    "model_args.pad_mode": optional(text(("reflect", "replicate", "zeros", "constant", "circular"))),
+    "model_args.aa_layer": optional(text(("blur", "blurpool", "blurpc", "aps", "lps"))),
+    "model_args.stem": optional(boolean),
+    "model_args.stem_max_pool": optional(integer(1)),
+}
+
+
+def read_config(folder: str) -> dict[str, Any]:
+    """An export folder's ``config.json``, every value our code or timm uses checked (type and range); a folder
+    that is not an export (a training run, a checkpoint) is named as what it is.
+
+    Example:
+        >>> read_config('/nonexistent')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: '/nonexistent' is not an export folder: cannot read config.json (No such file or \
+directory)
+    """
+    config_path = os.path.join(folder, CONFIG_NAME)
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+    except OSError as err:
+        if os.path.isfile(os.path.join(folder, "export", CONFIG_NAME)):
+            raise TimmAAError(f"{folder!r} is a training run folder; its model is in {os.path.join(folder, 'export')!r}"
+                              ": name that folder instead") from None
+        if os.path.isfile(os.path.join(folder, "trainer_state.json")):
+            raise TimmAAError(f"{folder!r} is a training checkpoint, not an export: resume it with resume=..., or use "
+                              "its run's export folder") from None
+        raise TimmAAError(f"{folder!r} is not an export folder: cannot read {CONFIG_NAME} ({err.strerror})") from None
+    except ValueError as err:
+        raise TimmAAError(f"{config_path!r} is not a timm config ({err})") from None
+    check_fields(config_path, config, CONFIG_RULES, _FIX)
+    pretrained_cfg = config.get("pretrained_cfg") or {}
+    channels = (pretrained_cfg.get("input_size") or [3])[0]
+    for key in ("mean", "std"):
+        if key in pretrained_cfg and len(pretrained_cfg[key]) not in (1, channels):
+            raise TimmAAError(f"{config_path}: pretrained_cfg.{key} has {len(pretrained_cfg[key])} values for "
+                              f"{channels} input channels; {_FIX}")
+    names, classes = config.get("label_names"), config.get("num_classes")
+    if names and classes is not None and len(names) != classes:
+        raise TimmAAError(f"{config_path}: label_names has {len(names)} names for num_classes {classes}; {_FIX}")
+    if not timm.is_model(config["architecture"]):
+        raise TimmAAError(f"{config_path}: architecture {config['architecture']!r} is not a model timm knows (after "
+                          "import timm_aa): import the package that registers it, or correct the file")
+    return config
+
+
 def check_export(folder: str) -> dict[str, Any]:
-    """Read an export folder's ``config.json`` and check it against the architecture and model args recorded in
-    its ``model.safetensors``; return the config. A disagreement (a config edited, or copied from another
-    model) is a TimmAAError naming both, since timm would build the config's model around the weights.
+    """:func:`read_config`, then its architecture and model args checked against those recorded in the folder's
+    ``model.safetensors``; return the config. A disagreement (a config edited, or copied from another model) is a
+    TimmAAError naming both, since timm would build the config's model around the weights. Every loader of an
+    export folder runs it (evaluate, train's ``model``/``init_from``, publish).
 
     Weights files without that record (not written by :func:`save_weights`) are not checked.
 
@@ -147,16 +222,8 @@ def check_export(folder: str) -> dict[str, Any]:
         >>> check_export(folder)['architecture']
         'resnet18_aa'
     """
-    config_path, weights_path = os.path.join(folder, CONFIG_NAME), os.path.join(folder, WEIGHTS_NAME)
-    try:
-        with open(config_path, encoding="utf-8") as f:
-            config = json.load(f)
-        if not isinstance(config, dict):
-            raise ValueError("not a JSON object")
-    except OSError as err:
-        raise TimmAAError(f"{folder!r} is not an export folder: cannot read {CONFIG_NAME} ({err.strerror})") from None
-    except ValueError as err:
-        raise TimmAAError(f"{config_path!r} is not a timm config ({err})") from None
+    config = read_config(folder)
+    weights_path = os.path.join(folder, WEIGHTS_NAME)
     meta = read_safetensors_header(weights_path)
     if "architecture" not in meta:
         return config
@@ -176,10 +243,3 @@ def check_export(folder: str) -> dict[str, Any]:
             f"{' with ' + was if was else ''}; re-export the model, or make {CONFIG_NAME} match the weights"
         )
     return config
-
-
-def load_export_state(folder: str) -> dict[str, torch.Tensor]:
-    """The tensors of an export folder."""
-    from safetensors.torch import load_file
-
-    return load_file(os.path.join(folder, WEIGHTS_NAME))

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
+from .._io import check_writable
 from ..loading import carries_weights, create_model_from_spec
+from ..ownership import check_disjoint, claim
 from .card import CardInfo, metrics_from_export, metrics_from_report, render_card
 from .export import CONFIG_NAME, METRICS_NAME, PROVENANCE_KEYS, WEIGHTS_NAME, check_export, write_export
-from .output import check_output, install, stage
 from .push import CARD_NAME
 from .verify import verify_folder
 
 
 @dataclass
 class Prepared:
+    """A publish folder written: where, the model it holds, and the round trip's max logit differences."""
+
     folder: str
     model: nn.Module
     diffs: dict[str, float]
@@ -37,11 +41,19 @@ class Source:
 
 def load_source(source: str) -> Source:
     """The model to publish from a model name (with timm's weights), a checkpoint, or an export folder
-    (with its label names, metrics and provenance; its config is checked against its weights first)."""
+    (with its label names, metrics and provenance; its config is checked against its weights first).
+
+    Example:
+        >>> import tempfile, timm, timm_aa
+        >>> folder = write_export(timm.create_model('resnet18_aa', num_classes=2), tempfile.mkdtemp() + '/x',
+        ...                       label_names=['cat', 'dog'])
+        >>> load_source(folder).labels
+        ['cat', 'dog']
+    """
     if os.path.isdir(source):
         config = check_export(source)
         model = create_model_from_spec(f"local-dir:{source}")
-        cfg = config.get("pretrained_cfg", {})
+        cfg = config.get("pretrained_cfg") or {}
         provenance = {k: cfg[k] for k in PROVENANCE_KEYS if cfg.get(k)}
         return Source(model, config.get("label_names"), metrics_from_export(os.path.join(source, METRICS_NAME)),
                       provenance, source)
@@ -49,41 +61,70 @@ def load_source(source: str) -> Source:
     return Source(model, (getattr(model, "pretrained_cfg", None) or {}).get("label_names"))
 
 
-def prepare_folder(source: str | Source, output: str, info: CardInfo, eval_json: str | None = None,
+def model_name(source: str, model: nn.Module) -> str:
+    """The name a published model goes by without a repo id: its architecture and the run or file it comes from
+    (an export folder's run: the folder above ``export/``).
+
+    Example:
+        >>> import timm, timm_aa
+        >>> model_name('runs/pets/export', timm.create_model('resnet18_aa'))
+        'resnet18_aa.pets'
+        >>> model_name('converted/resnet50_aa.zhang_lpf4_ft_in1k', timm.create_model('resnet50_aa'))
+        'resnet50_aa.zhang_lpf4_ft_in1k'
+    """
+    arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
+    if not carries_weights(source) and not os.path.exists(source) and "/" not in source:
+        return source  # a timm name, with its tag
+    path = os.path.abspath(source.split(":", 1)[1] if source.startswith("local-dir:") else source)
+    if path.endswith(".safetensors"):
+        path = path[: -len(".safetensors")]
+    run = os.path.basename(path)
+    if run == "export":
+        run = os.path.basename(os.path.dirname(path))
+    return run if re.split(r"[.-]", run)[0] == arch else f"{arch}.{run}"
+
+
+def prepare_folder(source: str | Source, output: str, info: CardInfo | None = None, *, eval_json: str | None = None,
                    eval_model: str | None = None, atol: float = 1e-5, overwrite: bool = False) -> Prepared:
     """Write a Hub-ready folder for ``source`` (a spec for :func:`load_source`, or a :class:`Source`) to
     ``output``, verified against the source; nothing is written to ``output`` when verification fails.
 
-    ``output`` must be new, empty or an earlier publish folder, unless ``overwrite`` (see
-    :mod:`timm_aa.hub.output`: user files are never deleted); this and the ``eval_json`` report are checked
-    before the model is loaded.
+    ``output`` must be new, empty or an earlier publish folder, unless ``overwrite`` (see :mod:`timm_aa.ownership`:
+    files we did not write are never replaced); this and the ``eval_json`` report are checked before the model is
+    loaded. Without ``info`` (or its ``repo_id``), the card names the model by :func:`model_name`.
 
     Example:
-        >>> # prepare_folder('runs/train/export', 'out/hub', CardInfo('me/resnet50_aa.ft_pets'))
+        >>> import tempfile, timm, timm_aa
+        >>> src = Source(timm.create_model('resnet18_aa', num_classes=2))
+        >>> prepared = prepare_folder(src, tempfile.mkdtemp() + '/hub', CardInfo('me/resnet18_aa.demo'))
+        >>> sorted(os.listdir(prepared.folder))[-3:], max(prepared.diffs.values()) <= 1e-5
+        (['README.md', 'config.json', 'model.safetensors'], True)
     """
     source_folder = source.folder if isinstance(source, Source) else source if os.path.isdir(source) else None
-    check_output(output, source_folder, overwrite)
+    check_writable(output)
+    if source_folder is not None:
+        check_disjoint(output, {"model": source_folder})
     report_metrics = metrics_from_report(eval_json, eval_model) if eval_json else None
-    src = source if isinstance(source, Source) else load_source(source)
-    model = src.model
-    info.metrics = info.metrics or (report_metrics if report_metrics is not None else src.metrics)
-    if src.provenance.get("license"):
-        info.license = src.provenance["license"]
-    info.summary = info.summary or src.provenance.get("description")
-    if info.provenance is None and src.provenance.get("origin_url"):
-        info.provenance = f"converted from the original release ({src.provenance['origin_url']}), logits verified"
-    created = not os.path.exists(output)
-    staging = stage(output)
-    try:
-        staged = os.path.join(staging, "folder")
-        write_export(model, staged, label_names=src.labels, provenance=src.provenance)
-        render_card(model, info).save(os.path.join(staged, CARD_NAME))
-        diffs = verify_folder(staged, model, atol=atol)
-        install(staged, output, [WEIGHTS_NAME, CONFIG_NAME, CARD_NAME])
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and not os.listdir(output):
-            os.rmdir(output)
-        raise
-    shutil.rmtree(staging, ignore_errors=True)
+    with claim(output, "publish", overwrite=overwrite, writes=(WEIGHTS_NAME, CONFIG_NAME, CARD_NAME)) as owner:
+        src = source if isinstance(source, Source) else load_source(source)
+        model = src.model
+        info = info or CardInfo(None)
+        if not info.repo_id:
+            info.repo_id = f"your-org/{model_name(source if isinstance(source, str) else src.folder or '', model)}"
+        info.metrics = info.metrics or (report_metrics if report_metrics is not None else src.metrics)
+        if src.provenance.get("license"):
+            info.license = src.provenance["license"]
+        info.summary = info.summary or src.provenance.get("description")
+        if info.provenance is None and src.provenance.get("origin_url"):
+            info.provenance = f"converted from the original release ({src.provenance['origin_url']}), logits verified"
+        staged = owner.stage_dir()
+        try:
+            write_export(model, staged, label_names=src.labels, provenance=src.provenance,
+                         data_config=dict(getattr(model, "pretrained_cfg", None) or {}))
+            render_card(model, info).save(os.path.join(staged, CARD_NAME))
+            diffs = verify_folder(staged, model, atol=atol)
+            for name in (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME):
+                owner.write_file(name, lambda tmp, n=name: os.replace(os.path.join(staged, n), tmp))
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
     return Prepared(os.path.abspath(output), model, diffs)

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
-import urllib.error
-import urllib.request
 
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from ..errors import TimmAAError, first_line
+from ..ownership import read_marker
+from ..weights.sources import unreachable
 from .export import CONFIG_NAME, WEIGHTS_NAME
-from .output import published_files
 
 CARD_NAME = "README.md"
 
@@ -47,21 +46,16 @@ def check_reachable(endpoint: str | None = None, timeout: float | None = None) -
     endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
     if constants.HF_HUB_OFFLINE:
         raise TimmAAError("HF_HUB_OFFLINE is set, and pushing needs the Hub: unset it (the folder is ready to push)")
-    try:
-        urllib.request.urlopen(urllib.request.Request(endpoint + "/", method="HEAD"),
-                               timeout=timeout or constants.HF_HUB_ETAG_TIMEOUT).close()
-    except urllib.error.HTTPError:
-        return  # it answered
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", None) or err
+    reason = unreachable(endpoint, timeout or constants.HF_HUB_ETAG_TIMEOUT)
+    if reason:
         raise TimmAAError(f"cannot reach the Hugging Face Hub at {endpoint} ({reason}): check the network "
-                          "connection (and HF_ENDPOINT, proxies); the folder is ready to push when it is back"
-                          ) from None
+                          "connection (and HF_ENDPOINT, proxies); the folder is ready to push when it is back")
 
 
 def push_folder(
     folder: str,
     repo_id: str,
+    *,
     token: str | None = None,
     private: bool = False,
     revision: str | None = None,
@@ -69,18 +63,26 @@ def push_folder(
     force: bool = False,
     commit_message: str | None = None,
 ) -> CommitInfo:
-    """Upload the files a publish wrote to ``folder`` (those its marker lists) to ``repo_id`` in a single commit.
+    """Upload the files a publish wrote to ``folder`` (those its trusted marker lists) to ``repo_id`` in a single
+    commit.
 
     Refuses (TimmAAError) an incomplete folder, an unreachable Hub, and a repository that already has
     ``model.safetensors`` unless ``force`` (or ``create_pr``).
 
     Example:
-        >>> # push_folder('out/hub', 'me/resnet50_aa.ft_pets', token=resolve_token(None))
+        >>> import tempfile
+        >>> push_folder(tempfile.mkdtemp(), 'me/resnet50_aa.ft_pets')  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: '...' is not a complete publish folder (it lacks model.safetensors, config.json, \
+README.md): build it with prepare_folder first
     """
-    files, complete = published_files(folder)
+    marker, why = read_marker(folder, "publish")
+    files = sorted(marker.files) if marker else []
     missing = [f for f in (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME) if f not in files]
-    if not complete or missing:
-        why = f"it lacks {', '.join(missing)}" if missing else "its last publish was interrupted"
+    if marker is None or marker.pending or missing:
+        why = why or (f"it lacks {', '.join(missing)}" if missing or marker is None else
+                      "its last publish was interrupted")
         raise TimmAAError(f"{folder!r} is not a complete publish folder ({why}): build it with prepare_folder first")
     check_reachable()
     api = HfApi(token=token)

@@ -26,7 +26,11 @@ def verify_folder(folder: str, source: nn.Module, atol: float = 1e-5) -> dict[st
     ``source``, raising :class:`VerificationError` when one exceeds ``atol`` or fails to load.
 
     Example:
-        >>> # verify_folder('out/resnet50_aa', model)  -> {'timm': 0.0, 'transformers': 0.0}
+        >>> import tempfile, timm, timm_aa
+        >>> from timm_aa.hub import write_export
+        >>> model = timm.create_model('resnet18_aa', num_classes=2)
+        >>> verify_folder(write_export(model, tempfile.mkdtemp() + '/x'), model)
+        {'timm': 0.0, 'transformers': 0.0}
     """
     source = source.eval()
     x = _probe(source)
