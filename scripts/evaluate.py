@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the models in channels_last memory format (often faster on GPU)")
     p.add_argument("--device", help=f"torch device to run on: cpu, cuda, cuda:1, ... (default {d['device']})")
     p.add_argument("--output", metavar="DIR",
-                   help="folder for consistency.json and PNG plots (default: print the table only)")
+                   help="new or empty folder for consistency.json and PNG plots (default: print the table only)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of an earlier evaluation in --output (other files are kept)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     cli.add_debug_flag(p)
     return p

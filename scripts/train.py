@@ -67,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
              f"(default {' '.join(map(str, recipe.DEMO_SEEDS))})")
     add("--workers", type=int, help=f"data-loading worker processes ({_default(d, 'workers')})")
     add("--keep-last", type=int, help=f"checkpoints to keep ({_default(d, 'keep_last')})")
-    add("--resume", metavar="DIR", help="'latest' (in --output) or a checkpoint folder")
+    add("--resume", metavar="DIR", help="'latest' (continue --output's run) or a checkpoint folder (of --output's "
+                                        "run, or of another run: a new run in a new or empty --output starts from it)")
+    add("--overwrite", action="store_true", help="start afresh in an --output that holds an earlier run: its files "
+                                                 "are replaced, anything timm-aa did not write is kept")
     add("--eval-passes", type=int, help=f"random-shift draws per val image ({_default(d, 'eval_passes')})")
     add("--gumbel-tau0", type=float, help=f"LPS models: first-epoch Gumbel temperature ({_default(d, 'gumbel_tau0')})")
     add("--gumbel-decay", type=float, help=f"LPS: temperature factor per epoch ({_default(d, 'gumbel_decay')})")

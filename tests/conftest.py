@@ -64,6 +64,18 @@ def unwritable(tmp_path):
         subprocess.run(["umount", str(folder)], check=False)
 
 
+def run_script(name: str, argv: list[str], capsys) -> tuple[int, str, str]:
+    """scripts/<name>.py's ``main(argv)`` in-process, as ``python scripts/<name>.py`` runs it: (exit code, stdout,
+    stderr). A refusal (exit 2) must be one ``error:`` line, with no traceback."""
+    main = __import__(name).main  # scripts/ is on sys.path (pytest_configure)
+    code = main(argv)
+    out, err = capsys.readouterr()
+    if code == 2:
+        assert len([line for line in err.splitlines() if line.startswith("error: ")]) == 1, err
+        assert "Traceback" not in err, err
+    return code, out, err
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -184,10 +183,10 @@ def resnet18_folder(tmp_path_factory):
 def test_cli_end_to_end(photo_folder, resnet18_folder, tmp_path, capsys, monkeypatch):
     from evaluate import main  # scripts/ is on sys.path via conftest
 
-    legends = {}
+    legends = []  # each plot's legend, in the order they are written
     save = plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path: (legends.__setitem__(
-        os.path.basename(path), fig.axes[0].get_legend_handles_labels()[1]), save(fig, path)))
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (legends.append(fig.axes[0].get_legend_handles_labels()[1]),
+                                                           save(fig, path)))
     out = tmp_path / "out"
     argv = ["--model", f"local-dir:{resnet18_folder}", "--label", "resnet18", "--model", "resnet18_aa", "--label",
             "resnet18_aa", "--allow-random-weights", "--data", str(photo_folder), "--protocol", "random",
@@ -206,7 +205,7 @@ def test_cli_end_to_end(photo_folder, resnet18_folder, tmp_path, capsys, monkeyp
     assert report["settings"]["resize"] == 72 and report["versions"]["timm"]
     for png in ("consistency.png", "diagonal.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert legends[png] == ["resnet18", "resnet18_aa [random weights]"]
+    assert legends == [["resnet18", "resnet18_aa [random weights]"]] * 2
 
 
 def test_random_weights_are_refused_unless_asked_for(photo_folder, tmp_path, capsys):

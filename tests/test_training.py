@@ -142,7 +142,7 @@ def test_init_from_that_does_not_fit(tmp_path):
     path = tmp_path / "r34.safetensors"
     save_weights(timm.create_model("resnet34", num_classes=3), str(path))
     with pytest.raises(ValueError, match="resnet18_aa|do not fit|lack"):
-        build_model(TrainConfig(model="resnet18_aa", init_from=f"resnet18@{path}"), num_classes=3)
+        build_model(TrainConfig(model="resnet18_aa", init_from=f"resnet18:{path}"), num_classes=3)
     path50 = tmp_path / "r50.safetensors"
     save_weights(timm.create_model("resnet50", num_classes=3), str(path50))
     with pytest.raises(ValueError, match="do not fit: 'conv1.weight'|do not fit"):
@@ -188,7 +188,7 @@ def test_existing_checkpoints_are_never_overwritten(digits_folder, tmp_path):
     ckpt = out / "checkpoints" / "epoch-0000"
     before = {p.name: p.stat().st_mtime_ns for p in ckpt.iterdir()}
     err = _bad(["--data", str(digits_folder), "--output", str(out)], tmp_path)
-    assert "already has checkpoints" in err
+    assert "holds an earlier run's results" in err and "--overwrite" in err
     state = (ckpt / "trainer_state.json").read_text()
     (ckpt / "trainer_state.json").write_text("{broken")
     err = _bad(["--data", str(digits_folder), "--output", str(out), "--resume", str(ckpt)], tmp_path)
@@ -199,5 +199,8 @@ def test_existing_checkpoints_are_never_overwritten(digits_folder, tmp_path):
     (ckpt / "trainer_state.json").write_text(state)
     (ckpt / "model.safetensors").write_bytes(b"garbage")
     err = _bad(["--data", str(digits_folder), "--output", str(out), "--resume", str(ckpt), "--epochs", "2"], tmp_path)
+    assert "cannot be resumed: checkpoints/epoch-0000/model.safetensors changed since timm-aa wrote it" in err
+    err = _bad(["--data", str(digits_folder), "--output", str(tmp_path / "new"), "--resume", str(ckpt), "--epochs",
+                "2"], tmp_path)
     assert f"--resume {ckpt}: cannot load the checkpoint" in err
     assert set(before) == {p.name for p in ckpt.iterdir()}

@@ -120,7 +120,7 @@ def test_a_user_export_folder_in_the_output_is_refused_before_training(digits_fo
     (tmp_path / "run" / "export").mkdir(parents=True)
     (tmp_path / "run" / "export" / "thesis.tex").write_text("mine")
     code, _, err = _train([*FAST, "--data", str(digits_folder), "--output", str(tmp_path / "run")], capsys)
-    assert code == 2 and "thesis.tex" in err
+    assert code == 2 and "export/thesis.tex" in err
     assert os.listdir(tmp_path / "run") == ["export"]
 
 

@@ -37,7 +37,7 @@ class ResizedImages(Dataset):
     def __getitem__(self, index: int) -> tuple[dict[str, torch.Tensor] | None, int, int]:
         try:
             image = self.source.load(index)
-        except (OSError, ValueError, SyntaxError):
+        except OSError:  # ImageSource.load: every unreadable image
             return None, self.source.labels[index], index
         images = {mode: preprocess(image, self.resize, mode) for mode in self.interpolations}
         return images, self.source.labels[index], index

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 from collections.abc import Sequence
 
-from .._io import check_writable, write_json
-from ..data import open_image_source
+from .._io import check_writable
+from ..data import ImageSource, open_image_source
 from ..errors import TimmAAError
 from ..input_check import check_input_size
 from ..loading import carries_weights, create_model_from_spec
+from ..ownership import Owner, check_disjoint, claim
 from .plots import plot_consistency, plot_diagonal
 from .report import ConsistencyReport
 from .runner import ModelEntry, evaluate_consistency
@@ -56,27 +57,43 @@ def run_evaluation(
     data: str,
     settings: ConsistencySettings,
     output: str | None = None,
+    *,
     pretrained: bool = False,
     split: str | None = None,
     progress: bool = True,
     labels: Sequence[str] | None = None,
     allow_random_weights: bool = False,
+    overwrite: bool = False,
 ) -> ConsistencyReport:
     """Evaluate each model spec on ``data``; write ``consistency.json`` and PNG plots to ``output``; return the report.
 
     Everything that can be checked is checked before the first image is measured: the model list, untrained
-    models (refused unless ``allow_random_weights``; their rows are marked), that ``output`` is writable, the
-    data, and that each model takes ``settings.crop``-sized images.
+    models (refused unless ``allow_random_weights``; their rows are marked), that ``output`` is writable, new or
+    empty (an earlier evaluation's folder only with ``overwrite``) and apart from the data, the data, and that each
+    model takes ``settings.crop``-sized images.
 
     Example:
-        >>> # report = run_evaluation(['resnet18_aa:w.safetensors'], 'data/val', ConsistencySettings())
-        >>> # print(report.table())
+        >>> run_evaluation(['resnet18'], 'data/val', ConsistencySettings())
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: 'resnet18' would be measured with random weights, and an untrained model's \
+numbers mean nothing (a constant prediction is 100% consistent): give trained weights (pretrained=True for timm's, \
+or a checkpoint, hf-hub: or local-dir: spec), or allow_random_weights=True to measure them anyway
     """
     names = list(labels) if labels else list(models)
     _check_request(models, names, pretrained, allow_random_weights)
     if output:
         check_writable(output)
-    source = open_image_source(data, split)  # fail on bad data before building models
+        check_disjoint(output, {"data": data})
+    plots = ["consistency.png"] + (["diagonal.png"] if "diagonal" in settings.protocols else [])
+    writes = (REPORT_NAME, *plots)
+    with claim(output, "evaluate", overwrite=overwrite, writes=writes) if output else contextlib.nullcontext() as owner:
+        return _evaluate(models, names, open_image_source(data, split), settings, owner, pretrained=pretrained,
+                         progress=progress)
+
+
+def _evaluate(models: Sequence[str], names: list[str], source: ImageSource, settings: ConsistencySettings,
+              owner: Owner | None, *, pretrained: bool, progress: bool) -> ConsistencyReport:
     entries = []
     for name, spec in zip(names, models, strict=True):
         model = create_model_from_spec(spec, pretrained=pretrained)
@@ -87,9 +104,9 @@ def run_evaluation(
         log.warning("skipped %d unreadable image(s): %s", report.data["num_skipped"], ", ".join(report.data["skipped"]))
     if not source.labeled:
         log.info("the data has no labels: accuracy is n/a, the diagonal protocol follows the center-crop class")
-    if output:
-        write_json(report.to_dict(), os.path.join(output, REPORT_NAME))
-        plot_consistency(report, os.path.join(output, "consistency.png"))
+    if owner is not None:
+        owner.write_json(REPORT_NAME, report.to_dict())
+        owner.write_file("consistency.png", lambda tmp: plot_consistency(report, tmp))
         if "diagonal" in settings.protocols:
-            plot_diagonal(report, os.path.join(output, "diagonal.png"))
+            owner.write_file("diagonal.png", lambda tmp: plot_diagonal(report, tmp))
     return report

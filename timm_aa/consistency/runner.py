@@ -76,7 +76,15 @@ def evaluate_consistency(
     """Measure every protocol of ``settings`` for every model on ``source``.
 
     Example:
-        >>> # report = evaluate_consistency([ModelEntry.from_model('r18', model)], source, ConsistencySettings())
+        >>> from PIL import Image
+        >>> from timm_aa.data import ImageSource
+        >>> images = [Image.new('RGB', (48, 48), (60 * i, 0, 0)) for i in range(4)]  # uniform: every crop alike
+        >>> source = ImageSource('toy', list('abcd'), [0, 1, 0, 1], ['x', 'y'], lambda i: images[i])
+        >>> net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 2))
+        >>> settings = ConsistencySettings(resize=40, crop=32, passes=1)
+        >>> report = evaluate_consistency([ModelEntry('net', net)], source, settings, progress=False)
+        >>> report.rows()[0].protocol, report.rows()[0].consistency
+        ('random', 100.0)
     """
     s = settings
     dataset = ResizedImages(source, s.resize, [e.interpolation for e in entries])

@@ -6,6 +6,7 @@ PIL image (raising ``OSError`` for an unreadable file), ``labels[i]`` is its cla
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,10 +59,15 @@ class ImageSource:
         return self.classes is not None
 
     def load(self, index: int) -> Image.Image:
-        image = self._loader(index)
-        if not isinstance(image, Image.Image):
-            raise OSError(f"{self.ids[index]} is not an image ({type(image).__name__})")
-        return to_rgb(image)
+        """Image ``index`` as 8-bit RGB; ``OSError`` naming it when it cannot be read, for whatever reason PIL (or
+        the dataset) refuses it: a broken or truncated file, a decompression bomb, an unknown format."""
+        try:
+            image = self._loader(index)
+            if not isinstance(image, Image.Image):
+                raise OSError(f"not an image ({type(image).__name__})")
+            return to_rgb(image)
+        except Exception as err:  # every reason an image cannot be read is one kind of failure
+            raise OSError(f"{self.ids[index]}: {type(err).__name__}: {err}") from None
 
 
 def _is_image(name: str) -> bool:
@@ -164,3 +170,13 @@ def open_image_source(spec: str, split: str | None = None) -> ImageSource:
     if os.path.isdir(spec) and is_hf_dataset_dir(spec):
         return open_hf_dataset(spec, split)
     return open_image_folder(spec)
+
+
+def eval_resize(input_size: int, crop_pct: float) -> int:
+    """R: timm's evaluation resize for crop size S and ``crop_pct`` (floor(S / crop_pct)).
+
+    Example:
+        >>> eval_resize(224, 0.875)
+        256
+    """
+    return int(math.floor(input_size / crop_pct))

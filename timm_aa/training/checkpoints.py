@@ -1,15 +1,16 @@
 """Checkpoint folders: what they hold and how each file is read, keep-last-K, and the one to resume from.
 
-A checkpoint is ``OUTPUT/checkpoints/epoch-NNNN/``, staged in a temporary folder and renamed once complete, so
-a killed run never leaves a half-written checkpoint. What it holds, and how a resume reads it:
+A checkpoint is ``OUTPUT/checkpoints/epoch-NNNN/``, staged in a temporary folder and installed whole through the
+run folder's :class:`~timm_aa.ownership.Owner`, so a killed run never leaves a half-written checkpoint, and the
+run's marker lists every file of it. What it holds, and how a resume reads it:
 
 - ``model.safetensors`` (accelerate): safetensors, tensors only;
 - ``optimizer.bin``, ``random_states_<process>.pkl`` (and ``scaler.pt`` with fp16) (accelerate):
   ``torch.load(weights_only=True)``, which rebuilds tensors and plain containers and refuses anything else;
   a file that does not load that way stops the resume (accelerate alone would skip bad random states silently);
 - ``ema.safetensors`` (with ``ema``): the EMA weights, safetensors;
-- ``trainer_state.json``: epoch, step, metrics, the scheduler's state and the Gumbel temperature schedule, as JSON.
-  It is written last and marks the checkpoint complete.
+- ``trainer_state.json``: the run id, epoch, step, metrics, the scheduler's state and the Gumbel temperature
+  schedule, as JSON, every value checked when read. It is written last.
 
 Our own state is never handed to accelerate's ``register_for_checkpointing``, whose ``custom_checkpoint_*.pkl``
 files are unpickled in full (``weights_only=False``): a checkpoint holding such a file was not written by
@@ -22,7 +23,6 @@ import json
 import os
 import pickle
 import re
-import shutil
 from typing import Any
 
 import torch
@@ -30,97 +30,94 @@ from accelerate import Accelerator
 from accelerate.utils import load as accelerate_load
 from safetensors.torch import load_file, save_file
 
-from .._io import replace_dir, write_json
+from .._io import write_json
 from ..errors import TimmAAError, first_line
+from ..ownership import Owner
+from ..validate import check_fields, integer, mapping, number, text
 
 STATE_FILE = "trainer_state.json"
 EMA_FILE = "ema.safetensors"
-FORMAT = 2  # 1: the training state in accelerate's pickled custom_checkpoint_*.pkl files (not read any more)
+FORMAT = 3  # 1: accelerate's pickled custom_checkpoint_*.pkl files (not read any more); 2: no run id
 _NAME = re.compile(r"^epoch-(\d{4,})$")
+STATE_RULES = {
+    "run": text(), "epoch": integer(0), "global_step": integer(0), "metrics": mapping, "scheduler": mapping,
+    "gumbel": mapping, **{f"gumbel.{k}": number(0, 1e6) for k in ("tau0", "decay", "min", "tau")},
+    "metrics_lines": integer(0),
+}
 
 
-def checkpoint_dir(output: str) -> str:
-    return os.path.join(output, "checkpoints")
-
-
-def list_checkpoints(output: str) -> list[str]:
-    """Complete checkpoints under ``output``, oldest first.
+def list_checkpoints(output: str, run: str | None = None) -> list[str]:
+    """Complete checkpoints under ``output`` (of the run ``run`` only, when given), oldest first.
 
     Example:
         >>> list_checkpoints('/nonexistent')
         []
     """
-    root = checkpoint_dir(output)
+    root = os.path.join(output, "checkpoints")
     if not os.path.isdir(root):
         return []
     found = sorted((int(m.group(1)), name) for name in os.listdir(root) if (m := _NAME.match(name)))
-    return [os.path.join(root, name) for _, name in found if os.path.isfile(os.path.join(root, name, STATE_FILE))]
+    paths = [os.path.join(root, name) for _, name in found if os.path.isfile(os.path.join(root, name, STATE_FILE))]
+    return [p for p in paths if run is None or _run_of(p) == run]
 
 
-def resolve_resume(resume: str, output: str) -> str:
-    """The checkpoint folder to resume from: ``'latest'`` (in ``output``) or a path.
-
-    Example:
-        >>> resolve_resume('latest', '/nonexistent')
-        Traceback (most recent call last):
-        ...
-        timm_aa.errors.TimmAAError: resume='latest': no checkpoint in '/nonexistent/checkpoints'
-    """
-    if resume == "latest":
-        found = list_checkpoints(output)
-        if not found:
-            raise TimmAAError(f"resume='latest': no checkpoint in {checkpoint_dir(output)!r}")
-        return found[-1]
-    if not os.path.isdir(resume):
-        raise TimmAAError(f"resume={resume!r}: no checkpoint folder there")
-    read_state(resume)
-    return resume
+def _run_of(path: str) -> str | None:
+    try:
+        with open(os.path.join(path, STATE_FILE)) as f:
+            return json.load(f).get("run")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def read_state(path: str) -> dict[str, Any]:
-    """The trainer state of a checkpoint (JSON); TimmAAError if it is missing, corrupt or of an older format."""
+    """The trainer state of a checkpoint, every value checked; TimmAAError if it is missing, corrupt, of an older
+    format, or holds a value out of type or range.
+
+    Example:
+        >>> read_state('/nonexistent')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: checkpoint '/nonexistent' is incomplete or corrupt (trainer_state.json: [Errno 2] \
+No such file or directory: '/nonexistent/trainer_state.json')
+    """
     state_path = os.path.join(path, STATE_FILE)
     try:
         with open(state_path) as f:
             state = json.load(f)
-        int(state["epoch"]), int(state["global_step"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError) as err:
         raise TimmAAError(f"checkpoint {path!r} is incomplete or corrupt ({STATE_FILE}: {err})") from None
-    if state.get("format") != FORMAT:
-        raise TimmAAError(f"checkpoint {path!r} was written by an older timm-aa (format {state.get('format', 1)}, "
-                          f"this one reads {FORMAT}): start a new run, or resume it with the version that wrote it")
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        found = state.get("format", 1) if isinstance(state, dict) else "?"
+        raise TimmAAError(f"checkpoint {path!r} was written by an older timm-aa (format {found}, this one reads "
+                          f"{FORMAT}): start a new run, or resume it with the version that wrote it")
+    check_fields(state_path, state, STATE_RULES, "resume from another checkpoint, or start a new run")
     return state
 
 
-def temp_checkpoint(output: str, epoch: int) -> tuple[str, str]:
-    """``(temporary, final)`` folder names for the checkpoint of ``epoch``."""
-    root = checkpoint_dir(output)
-    os.makedirs(root, exist_ok=True)
-    final = os.path.join(root, f"epoch-{epoch:04d}")
-    return os.path.join(root, f".tmp-epoch-{epoch:04d}"), final
-
-
-def save_checkpoint(accelerator: Accelerator, output: str, state: dict[str, Any],
-                    ema: torch.nn.Module | None, keep_last: int) -> str:
+def save_checkpoint(accelerator: Accelerator, owner: Owner | None, state: dict[str, Any],
+                    ema: torch.nn.Module | None, keep_last: int) -> None:
     """Write the checkpoint of ``state['epoch']`` (see the module docstring), then keep the newest ``keep_last``.
 
-    ``state`` is JSON: epoch, global_step, metrics, scheduler, gumbel. Every process takes part (accelerate
-    writes each one's random states); the main process writes the rest.
+    ``state`` is JSON: run, epoch, global_step, metrics, scheduler, gumbel. Every process takes part (accelerate
+    writes each one's random states into the staging folder the main process made and shares); the main process,
+    which holds the run folder (``owner``; None elsewhere), writes the rest and installs it.
     """
-    tmp, final = temp_checkpoint(output, state["epoch"])
+    staged = [owner.stage_dir() if owner is not None else None]
+    if accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(staged)
+    accelerator.save_state(staged[0])
     accelerator.wait_for_everyone()
-    accelerator.save_state(tmp)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    if owner is not None:
         if ema is not None:
             save_file({k: v.detach().cpu().contiguous() for k, v in ema.state_dict().items()},
-                      os.path.join(tmp, EMA_FILE))
-        write_json({**state, "format": FORMAT}, os.path.join(tmp, STATE_FILE))  # last: marks it complete
-        replace_dir(tmp, final)
-        for old in list_checkpoints(output)[:-keep_last]:
-            shutil.rmtree(old, ignore_errors=True)
+                      os.path.join(staged[0], EMA_FILE))
+        write_json({**state, "format": FORMAT}, os.path.join(staged[0], STATE_FILE))
+        owner.install_dir(f"checkpoints/epoch-{state['epoch']:04d}", staged[0])
+        for old in list_checkpoints(owner.folder, owner.run)[:-keep_last]:
+            owner.remove(f"checkpoints/{os.path.basename(old)}")
     accelerator.wait_for_everyone()
-    return final
 
 
 def load_checkpoint(accelerator: Accelerator, path: str, ema: torch.nn.Module | None) -> dict[str, Any]:
@@ -144,12 +141,3 @@ def load_checkpoint(accelerator: Accelerator, path: str, ema: torch.nn.Module | 
         detail = first_line(err)
         raise TimmAAError(f"resume={path!r}: cannot load the checkpoint ({type(err).__name__}: {detail})") from err
     return state
-
-
-def clean_temporaries(output: str) -> None:
-    """Remove half-written checkpoints left by a killed run."""
-    root = checkpoint_dir(output)
-    if os.path.isdir(root):
-        for name in os.listdir(root):
-            if name.startswith(".tmp-"):
-                shutil.rmtree(os.path.join(root, name), ignore_errors=True)

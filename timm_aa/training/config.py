@@ -34,7 +34,6 @@ class TrainConfig:
     val_split: str = "val"
     init_from: str | None = None
     pretrained: bool = False
-    num_classes: int | None = None
     input_size: int | None = None
     crop_pct: float | None = None
     epochs: int = 10
@@ -55,6 +54,7 @@ class TrainConfig:
     workers: int = 0
     keep_last: int = 2
     resume: str | None = None
+    overwrite: bool = False
     eval_passes: int = 1
     gumbel_tau0: float = 1.0
     gumbel_decay: float = 0.8

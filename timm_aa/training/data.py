@@ -6,7 +6,6 @@ center S crop equals timm's evaluation and the consistency protocols can cut shi
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from timm.data import create_transform
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
-from ..data import ImageSource, open_image_folder, open_image_source
+from ..data import ImageSource, eval_resize, open_image_folder, open_image_source
 from ..data.sources import is_hf_dataset_dir
 from ..errors import TimmAAError
 
@@ -60,16 +59,6 @@ def open_splits(data: str, train_split: str = "train", val_split: str = "val") -
     return DataSplits(train, val, list(train.classes))
 
 
-def eval_resize(input_size: int, crop_pct: float) -> int:
-    """R: timm's evaluation resize for crop size S and ``crop_pct`` (floor(S / crop_pct)).
-
-    Example:
-        >>> eval_resize(224, 0.875)
-        256
-    """
-    return int(math.floor(input_size / crop_pct))
-
-
 def train_transform(data_cfg: dict[str, Any], aug: str, hflip: float) -> Any:
     """The training transform: timm's (``aug='timm'``), translations only (``'shift'``), or none (``'center'``)."""
     size = data_cfg["input_size"][-1]
@@ -104,8 +93,8 @@ class TransformedImages(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         try:
             image = self.source.load(index)
-        except (OSError, ValueError, SyntaxError) as err:
-            raise TimmAAError(f"cannot read image {self.source.ids[index]}: {err}") from None
+        except OSError as err:  # ImageSource.load: every unreadable image
+            raise TimmAAError(f"cannot read image {err}") from None
         return self.transform(image), self.source.labels[index], index
 
 
@@ -121,7 +110,7 @@ def check_readable(source: ImageSource, limit: int = 50_000) -> None:
     for i in range(len(source)):
         try:
             source.load(i)
-        except (OSError, ValueError, SyntaxError):
+        except OSError:  # ImageSource.load: every unreadable image
             bad.append(source.ids[i])
     if bad:
         raise TimmAAError(f"{len(bad)} unreadable image(s): {', '.join(bad[:10])}")

@@ -15,7 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .._io import write_json
+from .._io import check_writable
+from ..ownership import Owner, claim
 from .demo_data import digits_splits, save_image_folder
 from .demo_recipe import CANVAS, CROP, DEMO_MODELS, DEMO_SEEDS, demo_config
 from .loop import train
@@ -36,15 +37,27 @@ def run_demo(
 ) -> dict[str, Any]:
     """Train every model with every seed on the digits (progress is logged); return the runs and their summary.
 
-    ``overrides`` are :class:`TrainConfig` settings on top of the demo recipe. The result holds ``runs``,
-    ``summary`` (per model: mean, std, min, max of top-1 and consistency), ``recipe``, ``output`` and ``val_dir``
-    (the validation images as an ImageFolder). ``format_demo_table(result['summary'], len(seeds))`` prints it.
+    ``overrides`` are :class:`TrainConfig` settings on top of the demo recipe (``overwrite=True`` also lets it
+    replace an earlier demo in ``output``). The result holds ``runs``, ``summary`` (per model: mean, std, min,
+    max of top-1 and consistency), ``recipe``, ``output`` and ``val_dir`` (the validation images as an
+    ImageFolder). ``format_demo_table(result['summary'], len(seeds))`` prints it.
 
     Example:
-        >>> # result = run_demo(epochs=2, seeds=(0,))
+        >>> run_demo(epochs=0)
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: epochs=0: must be at least 1
     """
     output = output or os.path.join("runs", time.strftime("demo-%Y%m%d-%H%M%S"))
     recipe = demo_config(models[0], 0, output, **overrides).to_dict()  # a bad setting fails here, before any work
+    check_writable(output)
+    with claim(output, "demo", overwrite=recipe["overwrite"], writes=("demo.json", "digits-val")) as owner:
+        return _run_demo(owner, models, seeds, recipe, overrides)
+
+
+def _run_demo(owner: Owner, models: Sequence[str], seeds: Sequence[int], recipe: dict[str, Any],
+              overrides: dict[str, Any]) -> dict[str, Any]:
+    output = owner.folder
     splits = digits_splits()
     log.info("demo: %s on scikit-learn digits (%d train / %d val images, %dx%d canvas, %dx%d crops), seeds %s; "
              "output %s", ", ".join(models), len(splits.train), len(splits.val), CANVAS, CANVAS, CROP, CROP,
@@ -63,8 +76,8 @@ def run_demo(
                for m in models}
     result = {"models": list(models), "seeds": list(seeds), "runs": runs, "summary": summary,
               "recipe": recipe}
-    write_json(result, os.path.join(output, "demo.json"))
-    val_dir = save_image_folder(splits.val, os.path.join(output, "digits-val"))
+    owner.write_json("demo.json", result)
+    val_dir = owner.install_dir("digits-val", save_image_folder(splits.val, owner.stage_dir()))
     return {**result, "output": output, "val_dir": val_dir}
 
 

@@ -21,13 +21,21 @@ def evaluate_model(
     accelerator: Accelerator,
     crop: int,
     num_items: int,
+    *,
     seed: int = 0,
     passes: int = 1,
 ) -> dict[str, float]:
     """``{'top1', 'consistency', 'num_samples'}`` over the whole validation set.
 
     Example:
-        >>> # metrics = evaluate_model(model, val_loader, accelerator, crop=224, num_items=len(val_set))
+        >>> from accelerate import Accelerator
+        >>> from torch.utils.data import DataLoader, TensorDataset
+        >>> images, labels = torch.rand(4, 3, 40, 40), torch.tensor([0, 1, 0, 1])
+        >>> loader = DataLoader(TensorDataset(images, labels, torch.arange(4)), batch_size=2)
+        >>> net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 2))
+        >>> metrics = evaluate_model(net, loader, Accelerator(), crop=32, num_items=4)
+        >>> metrics['num_samples'], metrics['num_unique_samples']
+        (4, 4)
     """
     model.eval()
     correct, agree, seen = [], [], []

@@ -1,17 +1,23 @@
-"""The accelerate training loop behind ``scripts/train.py``: one CPU process to many GPUs and nodes."""
+"""The accelerate training loop behind ``scripts/train.py``: one CPU process to many GPUs and nodes.
+
+A run owns its output folder (:mod:`timm_aa.ownership`): it starts only in a new or empty folder (or with
+``overwrite``, replacing an earlier run's files), continues only its own run (``resume``), and holds the folder's
+lock while it trains. ``resume`` of another run's checkpoint starts a new run in a new or empty ``output`` from it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, broadcast_object_list, set_seed
 from timm.data import resolve_model_data_config
 from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
@@ -23,23 +29,30 @@ from tqdm.auto import tqdm
 from .._io import check_writable
 from ..errors import TimmAAError
 from ..hub import write_export
-from ..hub.export import check_export_target
 from ..input_check import check_input_size
 from ..layers.polyphase import LPSPool2d, gumbel_tau
 from ..loading import create_model_from_spec
+from ..ownership import Owner, check_disjoint, claim, read_marker
 from . import checkpoints as ckpt
 from .config import TrainConfig
 from .data import DataSplits, TransformedImages, check_readable, open_splits, train_transform, val_transform
 from .evaluation import evaluate_model
 from .init import init_from
-from .trackers import default_trackers
+from .trackers import default_trackers, read_metrics, write_metrics
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class GumbelSchedule:
-    """LPS temperature per epoch, ``max(min, tau0 * decay**epoch)``; saved in each checkpoint's JSON state."""
+    """LPS temperature per epoch, ``max(min, tau0 * decay**epoch)``; saved in each checkpoint's JSON state.
+
+    Example:
+        >>> schedule = GumbelSchedule(tau0=1.0, decay=0.5)
+        >>> schedule.apply(nn.Identity(), epoch=2)
+        >>> schedule.tau
+        0.25
+    """
 
     tau0: float = 1.0
     decay: float = 0.8
@@ -62,7 +75,12 @@ class GumbelSchedule:
 
 @dataclass
 class TrainState:
-    """Counters saved in each checkpoint's JSON state."""
+    """Counters saved in each checkpoint's JSON state.
+
+    Example:
+        >>> TrainState(epoch=3, global_step=120).state_dict()
+        {'epoch': 3, 'global_step': 120}
+    """
 
     epoch: int = -1
     global_step: int = 0
@@ -75,11 +93,62 @@ class TrainState:
 
 
 def build_model(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, list[str]]:
-    """The model to train, with the ``init_from`` baseline weights copied in; returns the keys left fresh."""
-    kwargs = dict(cfg.model_kwargs or {})
-    model = create_model_from_spec(cfg.model, pretrained=cfg.pretrained, num_classes=num_classes, **kwargs)
+    """The model to train, with the ``init_from`` baseline weights copied in; returns the keys left fresh.
+
+    Example:
+        >>> model, fresh = build_model(TrainConfig(model='resnet18_aa'), num_classes=3)
+        >>> model.fc.out_features, fresh
+        (3, [])
+    """
+    model = create_model_from_spec(cfg.model, pretrained=cfg.pretrained, num_classes=num_classes,
+                                   **(cfg.model_kwargs or {}))
     fresh = init_from(model, cfg.init_from) if cfg.init_from else []
     return model, fresh
+
+
+def plan_output(cfg: TrainConfig) -> tuple[str | None, str | None]:
+    """Before any work: ``(run to continue, checkpoint to load)``, each None where there is none. The output must
+    be writable and apart from the data; ``resume='latest'`` continues the folder's own run, a checkpoint of the
+    folder's run continues it, and a checkpoint of another run starts a new run from it.
+
+    Example:
+        >>> plan_output(TrainConfig(output='/tmp/timm-aa-doc/new-run'))
+        (None, None)
+    """
+    check_writable(cfg.output)
+    check_disjoint(cfg.output, {"data": cfg.data})
+    if not cfg.resume:
+        return None, None
+    if cfg.resume == "latest":
+        marker, why = read_marker(cfg.output, "train")
+        found = ckpt.list_checkpoints(cfg.output, marker.run) if marker else []
+        if not found:
+            detail = f" ({why})" if why else ""
+            raise TimmAAError(f"resume='latest': no checkpoint in {os.path.join(cfg.output, 'checkpoints')!r} of a "
+                              f"run timm-aa can continue{detail}")
+        return marker.run, found[-1]
+    if not os.path.isdir(cfg.resume):
+        raise TimmAAError(f"resume={cfg.resume!r}: no checkpoint folder there")
+    state = ckpt.read_state(cfg.resume)
+    run_folder = os.path.dirname(os.path.dirname(os.path.abspath(cfg.resume)))
+    same = os.path.isdir(cfg.output) and os.path.samefile(run_folder, cfg.output)
+    return (state["run"] if same else None), cfg.resume
+
+
+def _claim(accelerator: Accelerator, cfg: TrainConfig, run: str | None) -> tuple[Owner | None, str, bool]:
+    """The main process holds the output folder; every process learns the run id (or the refusal)."""
+    owner, message = None, None
+    if accelerator.is_main_process:
+        try:
+            owner = claim(cfg.output, "train", overwrite=cfg.overwrite, run=run, writes=("metrics.jsonl", "export"))
+        except TimmAAError as err:
+            message = str(err)
+    shared = [message, owner.run if owner else None, owner.started_new if owner else False]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(shared)
+    if shared[0] is not None:
+        raise TimmAAError(shared[0])
+    return owner, shared[1], shared[2]
 
 
 def _data_config(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
@@ -91,47 +160,28 @@ def _data_config(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
     return data_cfg
 
 
-def _check_output(cfg: TrainConfig) -> str | None:
-    """Before any work: the output folder must be writable, a fresh run must not land on existing checkpoints
-    or on a user's ``export`` folder; resolve ``resume``."""
-    check_writable(cfg.output)
-    check_export_target(os.path.join(cfg.output, "export"))
-    if cfg.resume:
-        return ckpt.resolve_resume(cfg.resume, cfg.output)
-    if ckpt.list_checkpoints(cfg.output):
-        raise TimmAAError(f"output={cfg.output!r} already has checkpoints: continue them with resume='latest', "
-                          "or choose another output folder")
-    return None
+@dataclass
+class _Run:
+    """What a training run works with, built by :func:`_prepare`."""
+
+    cfg: TrainConfig
+    accelerator: Accelerator
+    model: nn.Module
+    optimizer: Any
+    scheduler: Any
+    train_loader: DataLoader
+    val_loader: DataLoader
+    num_val: int
+    data_cfg: dict[str, Any]
+    batches: int
+    ema: ModelEmaV3 | None = None
+    state: TrainState = field(default_factory=TrainState)
+    gumbel: GumbelSchedule = field(default_factory=GumbelSchedule)
 
 
-def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
-    """Train (or fine-tune) ``cfg.model`` on ``cfg.data``; checkpoint every epoch; export at the end.
-
-    ``splits`` replaces ``cfg.data`` with sources built in code (the demo does this). Progress is logged
-    (logger ``timm_aa.training.loop``). Returns ``{'history': [per-epoch metrics], 'export': folder,
-    'final': last metrics}``.
-
-    Example:
-        >>> # train(TrainConfig(model='resnet18_aa', init_from='resnet18', data='imagenette/', epochs=5))
-    """
-    if splits is None and not cfg.data:
-        raise TimmAAError("no data given: name a dataset (data=...), or run the demo (timm_aa.training.demo)")
-    resume_path = _check_output(cfg)
-    splits = splits or open_splits(cfg.data, cfg.train_split, cfg.val_split)
-    accelerator = Accelerator(
-        mixed_precision=cfg.mixed_precision,
-        gradient_accumulation_steps=cfg.grad_accum,
-        log_with=default_trackers(cfg.output),
-        project_dir=cfg.output,
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
-    )
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world != accelerator.num_processes:
-        raise RuntimeError(f"launched {world} processes but accelerate sees {accelerator.num_processes}: "
-                           "was a PartialState created before the Accelerator?")
-    set_seed(cfg.seed)
+def _prepare(cfg: TrainConfig, splits: DataSplits, accelerator: Accelerator) -> _Run:
+    """Data, model, optimizer and schedule, each checked before the first step."""
     if accelerator.is_main_process:
-        ckpt.clean_temporaries(cfg.output)
         check_readable(splits.train)
         check_readable(splits.val)
     model, fresh = build_model(cfg, len(splits.classes))
@@ -154,73 +204,131 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
         raise TimmAAError(f"opt={cfg.opt!r}: {err}; use a timm optimizer name such as adamw or sgd") from None
     model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
     batches = len(train_loader) if cfg.max_train_batches is None else min(len(train_loader), cfg.max_train_batches)
-    updates_per_epoch = math.ceil(batches / cfg.grad_accum)
     try:
         scheduler, _ = create_scheduler_v2(  # warm-up and floor never above the peak: lr=0 stays 0
             optimizer, sched=cfg.sched, num_epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs,
             warmup_lr=min(1e-5, cfg.lr), min_lr=min(cfg.min_lr, cfg.lr), step_on_epochs=False,
-            updates_per_epoch=updates_per_epoch,
+            updates_per_epoch=math.ceil(batches / cfg.grad_accum),
         )
     except (ValueError, AssertionError) as err:  # an unknown name; plateau, which steps per epoch only
         raise TimmAAError(f"sched={cfg.sched!r}: {err} (schedules here step every update); use e.g. cosine, "
                           "step or poly") from None
     ema = ModelEmaV3(accelerator.unwrap_model(model), decay=cfg.ema_decay) if cfg.ema else None
-    state = TrainState()
-    gumbel = GumbelSchedule(cfg.gumbel_tau0, cfg.gumbel_decay, cfg.gumbel_min)
-    saved = {}
-    if resume_path:
-        saved = ckpt.load_checkpoint(accelerator, resume_path, ema)
-        state.load_state_dict(saved)
-        scheduler.load_state_dict(saved["scheduler"])
-        gumbel.load_state_dict(saved["gumbel"])
-        if accelerator.is_main_process:
-            log.info("resumed from %s (epoch %d done, step %d)", resume_path, state.epoch + 1, state.global_step)
-    accelerator.init_trackers("train", config={k: str(v) for k, v in cfg.to_dict().items()})
-    history = []
-    for epoch in range(state.epoch + 1, cfg.epochs):
-        gumbel.apply(model, epoch)
-        _train_epoch(model, optimizer, scheduler, ema, train_loader, accelerator, state, epoch, batches, cfg)
-        scheduler.step(epoch + 1)
-        metrics = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "gumbel_tau": gumbel.tau}
-        for prefix, net in [("val", model)] + ([("val_ema", ema.module)] if ema else []):
-            result = evaluate_model(net, val_loader, accelerator, crop, len(val_set), seed=cfg.seed,
-                                    passes=cfg.eval_passes)
-            metrics.update({f"{prefix}/{k}": v for k, v in result.items()})
-        state.epoch = epoch
-        accelerator.log(metrics, step=state.global_step)
-        history.append(metrics)
-        ckpt.save_checkpoint(accelerator, cfg.output, {**state.state_dict(), "metrics": metrics,
-                             "scheduler": scheduler.state_dict(), "gumbel": gumbel.state_dict()}, ema, cfg.keep_last)
-        if cfg.log_epochs and accelerator.is_main_process:
-            log.info("epoch %d: top-1 %.2f  consistency %.2f", epoch, metrics["val/top1"], metrics["val/consistency"])
-    export = os.path.join(cfg.output, "export")
-    final = history[-1] if history else saved.get("metrics", {})  # resumed after the last epoch
-    if accelerator.is_main_process:
-        net = ema.module if ema else accelerator.unwrap_model(model)
-        write_export(net, export, label_names=splits.classes,
-                     metrics={"model": cfg.model, "dataset": cfg.data, "epochs": cfg.epochs, **final})
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    return {"history": history, "export": export, "final": final}
+    return _Run(cfg, accelerator, model, optimizer, scheduler, train_loader, val_loader, len(val_set), data_cfg,
+                batches, ema, gumbel=GumbelSchedule(cfg.gumbel_tau0, cfg.gumbel_decay, cfg.gumbel_min))
 
 
-def _train_epoch(model, optimizer, scheduler, ema, loader, accelerator, state, epoch, batches, cfg) -> None:
+def _resume(run: _Run, path: str, owner: Owner | None, continuing: bool) -> dict[str, Any]:
+    """Load the checkpoint ``path``; in the same run, cut ``metrics.jsonl`` back to what it had seen."""
+    saved = ckpt.load_checkpoint(run.accelerator, path, run.ema)
+    run.state.load_state_dict(saved)
+    run.scheduler.load_state_dict(saved["scheduler"])
+    run.gumbel.load_state_dict(saved["gumbel"])
+    if owner is not None:
+        if continuing:
+            write_metrics(owner, read_metrics(owner.folder)[: saved.get("metrics_lines", 0)])
+        how = "resumed from" if continuing else f"new run in {owner.folder}, started from"
+        log.info("%s %s (epoch %d done, step %d)", how, path, run.state.epoch + 1, run.state.global_step)
+    return saved
+
+
+def _epoch(run: _Run, epoch: int, owner: Owner | None, run_id: str) -> dict[str, Any]:
+    """Train one epoch, validate, log and checkpoint it; return its metrics."""
+    cfg, accelerator = run.cfg, run.accelerator
+    run.gumbel.apply(run.model, epoch)
+    _train_epoch(run, epoch)
+    run.scheduler.step(epoch + 1)
+    metrics = {"epoch": epoch, "lr": run.optimizer.param_groups[0]["lr"], "gumbel_tau": run.gumbel.tau}
+    for prefix, net in [("val", run.model)] + ([("val_ema", run.ema.module)] if run.ema else []):
+        result = evaluate_model(net, run.val_loader, accelerator, run.data_cfg["input_size"][-1], run.num_val,
+                                seed=cfg.seed, passes=cfg.eval_passes)
+        metrics.update({f"{prefix}/{k}": v for k, v in result.items()})
+    run.state.epoch = epoch
+    accelerator.log(metrics, step=run.state.global_step)
+    lines = 0
+    if owner is not None:
+        records = read_metrics(owner.folder) + [{"step": run.state.global_step, **metrics}]
+        write_metrics(owner, records)
+        lines = len(records)
+    state = {**run.state.state_dict(), "run": run_id, "metrics": metrics, "metrics_lines": lines,
+             "scheduler": run.scheduler.state_dict(), "gumbel": run.gumbel.state_dict()}
+    ckpt.save_checkpoint(accelerator, owner, state, run.ema, cfg.keep_last)
+    if cfg.log_epochs and accelerator.is_main_process:
+        log.info("epoch %d: top-1 %.2f  consistency %.2f", epoch, metrics["val/top1"], metrics["val/consistency"])
+    return metrics
+
+
+def _export(run: _Run, owner: Owner | None, splits: DataSplits, final: dict[str, Any]) -> str:
+    """Write the trained (or EMA) model with the data config it was trained and validated with."""
+    export = os.path.join(run.cfg.output, "export")
+    if owner is not None:
+        net = run.ema.module if run.ema else run.accelerator.unwrap_model(run.model)
+        staged = owner.stage_dir()
+        write_export(net, staged, label_names=splits.classes, data_config=run.data_cfg,
+                     metrics={"model": run.cfg.model, "dataset": run.cfg.data, "epochs": run.cfg.epochs, **final})
+        owner.install_dir("export", staged)
+    run.accelerator.wait_for_everyone()
+    return export
+
+
+def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
+    """Train (or fine-tune) ``cfg.model`` on ``cfg.data``; checkpoint every epoch; export at the end.
+
+    ``splits`` replaces ``cfg.data`` with sources built in code (the demo does this). Progress is logged
+    (logger ``timm_aa.training.loop``). Returns ``{'history': [per-epoch metrics], 'export': folder,
+    'final': last metrics, 'run': the run id}``.
+
+    Example:
+        >>> train(TrainConfig(output='/tmp/timm-aa-doc/train'))
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: no data given: name a dataset (data=...), or run the demo (timm_aa.training.demo)
+    """
+    if splits is None and not cfg.data:
+        raise TimmAAError("no data given: name a dataset (data=...), or run the demo (timm_aa.training.demo)")
+    run_id, resume_path = plan_output(cfg)
+    splits = splits or open_splits(cfg.data, cfg.train_split, cfg.val_split)
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
+                              log_with=default_trackers() or None, project_dir=cfg.output,
+                              dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world != accelerator.num_processes:
+        raise RuntimeError(f"launched {world} processes but accelerate sees {accelerator.num_processes}: "
+                           "was a PartialState created before the Accelerator?")
+    set_seed(cfg.seed)
+    owner, run_id, started_new = _claim(accelerator, cfg, run_id)
+    with owner or contextlib.nullcontext():  # a failure before anything is written leaves no folder behind
+        run = _prepare(cfg, splits, accelerator)
+        saved = _resume(run, resume_path, owner, continuing=not started_new) if resume_path else {}
+        if owner is not None and started_new:
+            write_metrics(owner, [{"config": {k: str(v) for k, v in cfg.to_dict().items()}, "run": run_id}])
+        accelerator.init_trackers(f"train-{run_id[:8]}", config={k: str(v) for k, v in cfg.to_dict().items()})
+        history = [_epoch(run, epoch, owner, run_id) for epoch in range(run.state.epoch + 1, cfg.epochs)]
+        final = history[-1] if history else saved.get("metrics", {})  # resumed after the last epoch
+        export = _export(run, owner, splits, final)
+        accelerator.end_training()
+    return {"history": history, "export": export, "final": final, "run": run_id}
+
+
+def _train_epoch(run: _Run, epoch: int) -> None:
+    model, accelerator, loader = run.model, run.accelerator, run.train_loader
     model.train()
     loader.set_epoch(epoch)
-    bar = tqdm(total=batches, desc=f"epoch {epoch}", disable=not (cfg.progress and accelerator.is_main_process))
+    bar = tqdm(total=run.batches, desc=f"epoch {epoch}",
+               disable=not (run.cfg.progress and accelerator.is_main_process))
     for i, (x, y, _) in enumerate(loader):
-        if i >= batches:
+        if i >= run.batches:
             break
         with accelerator.accumulate(model):
             loss = F.cross_entropy(model(x), y)
             accelerator.backward(loss)
-            optimizer.step()
-            optimizer.zero_grad()
+            run.optimizer.step()
+            run.optimizer.zero_grad()
         if accelerator.sync_gradients:
-            state.global_step += 1
-            scheduler.step_update(num_updates=state.global_step)
-            if ema is not None:
-                ema.update(accelerator.unwrap_model(model), step=state.global_step)
+            run.state.global_step += 1
+            run.scheduler.step_update(num_updates=run.state.global_step)
+            if run.ema is not None:
+                run.ema.update(accelerator.unwrap_model(model), step=run.state.global_step)
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()

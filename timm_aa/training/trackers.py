@@ -1,4 +1,10 @@
-"""A JSON-lines metrics tracker for accelerate (always on; tensorboard is added when installed)."""
+"""Where a run's metrics go: ``OUTPUT/metrics.jsonl`` (always; one JSON object per line, the run's settings
+first), and tensorboard under ``OUTPUT/train-<run>/`` when it is installed.
+
+``metrics.jsonl`` is written whole through the run folder's :class:`~timm_aa.ownership.Owner` each time a line is
+added, so a kill never leaves half a line, and a resume first cuts it back to the lines its checkpoint had seen
+(the epochs after it are trained again and logged again, not twice).
+"""
 
 from __future__ import annotations
 
@@ -7,52 +13,45 @@ import json
 import os
 from typing import Any
 
-from accelerate.tracking import GeneralTracker, on_main_process
+from ..ownership import Owner
+
+METRICS = "metrics.jsonl"
 
 
-class JsonlTracker(GeneralTracker):
-    """Appends one JSON object per ``accelerator.log`` call to ``OUTPUT/metrics.jsonl``.
+def default_trackers() -> list[str]:
+    """accelerate's trackers to log to besides ``metrics.jsonl``: tensorboard when it is installed.
 
-    ``__init__`` must not touch accelerate's process state: the tracker is built before the
-    ``Accelerator``, and a ``PartialState()`` created first (without ``cpu=True``) makes every process
-    of an ``ACCELERATE_USE_CPU`` multi-process launch believe it is alone.
+    Example:
+        >>> default_trackers() in ([], ['tensorboard'])
+        True
     """
-
-    name = "jsonl"
-    requires_logging_directory = True
-
-    def __init__(self, run_name: str, logging_dir: str) -> None:
-        super().__init__()
-        self.path = os.path.join(logging_dir, "metrics.jsonl")
-        self.run_name = run_name
-
-    @property
-    def tracker(self) -> str:
-        return self.path
-
-    @on_main_process
-    def store_init_configuration(self, values: dict[str, Any]) -> None:
-        self._write({"config": values})
-
-    @on_main_process
-    def log(self, values: dict[str, Any], step: int | None = None, **kwargs: Any) -> None:
-        self._write({"step": step, **values})
-
-    def _write(self, record: dict[str, Any]) -> None:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record, default=str) + "\n")
-
-
-def default_trackers(output: str) -> list[Any]:
-    """JSON lines always; tensorboard too when it is installed."""
-    trackers: list[Any] = [JsonlTracker("train", output)]
-    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
-        trackers.append("tensorboard")
-    return trackers
+    found = importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")
+    return ["tensorboard"] if found else []
 
 
 def read_metrics(output: str) -> list[dict[str, Any]]:
-    """The logged records of a run (the config record first)."""
-    with open(os.path.join(output, "metrics.jsonl")) as f:
+    """The logged records of a run (the settings record first).
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> with open(os.path.join(folder, METRICS), 'w') as f:
+        ...     _ = f.write('{"config": {"epochs": 2}}\\n{"epoch": 0, "val/top1": 50.0}\\n')
+        >>> read_metrics(folder)[1]
+        {'epoch': 0, 'val/top1': 50.0}
+    """
+    path = os.path.join(output, METRICS)
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def write_metrics(owner: Owner, records: list[dict[str, Any]]) -> None:
+    """Make ``metrics.jsonl`` hold exactly ``records`` (written whole, through ``owner``)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.writelines(json.dumps(r, default=str) + "\n" for r in records)
+
+    owner.write_file(METRICS, write)
