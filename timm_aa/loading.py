@@ -7,7 +7,6 @@ Used by the evaluation, training and publishing tools so they all accept the sam
 from __future__ import annotations
 
 import difflib
-import json
 import os
 from typing import Any
 
@@ -18,7 +17,7 @@ from torch import nn
 
 from . import models as _registered  # noqa: F401  (registers the *_aa models)
 from .errors import TimmAAError, first_line
-from .validate import check_fields
+from .validate import recorded_model_args
 from .weights.checkpoint import read_safetensors_header
 from .weights.sources import hub_download
 
@@ -69,19 +68,6 @@ def _safetensors_arch(path: str) -> str:
     return meta["architecture"]
 
 
-def _recorded_args(path: str, meta: dict[str, str]) -> dict[str, Any]:
-    """The model args a safetensors file records, checked as those of an export's config.json."""
-    from .hub.export import CONFIG_RULES
-
-    try:
-        args = json.loads(meta.get("model_args") or "{}")
-    except ValueError:
-        raise TimmAAError(f"{path!r} has corrupt model_args metadata: write the file again") from None
-    rules = {k.removeprefix("model_args."): v for k, v in CONFIG_RULES.items() if k.startswith("model_args.")}
-    check_fields(f"{path} (metadata model_args)", args, rules, "write the file again")
-    return args
-
-
 def load_checkpoint_model(arch: str, path: str, **kwargs: Any) -> nn.Module:
     """``arch`` with the weights of a safetensors file, loaded strictly (``num_classes`` follows the file).
 
@@ -100,7 +86,7 @@ def load_checkpoint_model(arch: str, path: str, **kwargs: Any) -> nn.Module:
     check_model_name(arch)
     saved_from = (meta.get("architecture") or "").split(".", 1)[0]
     if saved_from == arch.split(".", 1)[0]:
-        kwargs = {**_recorded_args(path, meta), **kwargs}
+        kwargs = {**recorded_model_args(path, meta), **kwargs}
     state = load_file(path)
     num_classes = _classifier_outputs(arch.split(".", 1)[0], state)
     if num_classes is not None:

@@ -1,9 +1,9 @@
 """Checking the values of a JSON file we did not write (an export's ``config.json``, a checkpoint's
-``trainer_state.json``, a consistency report) before anything uses them: each wrong value is one
-:class:`~timm_aa.errors.TimmAAError` naming the file, the field, what it must be and the fix.
+``trainer_state.json``, a consistency report, a safetensors file's metadata) before anything uses them: each wrong
+value is one :class:`~timm_aa.errors.TimmAAError` naming the file, the field, what it must be and the fix.
 
 A rule is a function of the value (:data:`MISSING` when the field is absent) that returns what is wrong with it,
-or None; :func:`check_fields` applies rules to dotted field names.
+or None; :func:`check_fields` applies rules to dotted field names. The rule sets of each kind of file are here too.
 
 Example:
     >>> check_fields('config.json', {'num_classes': -1}, {'num_classes': integer(0)}, 're-export the model')
@@ -14,8 +14,12 @@ Example:
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import timm
 
 from .errors import TimmAAError
 
@@ -149,3 +153,104 @@ def check_fields(path: str, data: Any, rules: dict[str, Rule], fix: str) -> None
         wrong = rule(lookup(data, field))
         if wrong:
             raise TimmAAError(f"{path}: {field} {wrong}; {fix}")
+
+
+#: a training checkpoint's trainer_state.json
+TRAINER_STATE_RULES = {
+    "run": text(), "epoch": integer(0), "global_step": integer(0), "metrics": mapping, "scheduler": mapping,
+    "gumbel": mapping, **{f"gumbel.{k}": number(0, 1e6) for k in ("tau0", "decay", "min", "tau")},
+    "metrics_lines": integer(0),
+}
+#: a result row of a consistency report (scripts/evaluate.py's consistency.json)
+REPORT_ROW_RULES = {
+    "model": text(), "protocol": text(), "weights": optional(text()), "consistency": optional(number(0, 100)),
+    "accuracy": optional(number(0, 100)), "num_images": integer(1), "resize": integer(1), "crop": integer(1),
+    "passes": integer(1),
+}
+
+
+_FIX = "re-export the model, or correct the file"
+#: the anti-aliasing arguments a registered model records (config.json, safetensors metadata)
+MODEL_ARGS_RULES = {
+    "filt_size": optional(integer(1, 7)),
+    "pad_mode": optional(text(("reflect", "replicate", "zeros", "constant", "circular"))),
+    "aa_layer": optional(text(("blur", "blurpool", "blurpc", "aps", "lps"))),
+    "stem": optional(boolean),
+    "stem_max_pool": optional(integer(1)),
+}
+def recorded_model_args(path: str, meta: dict[str, str]) -> dict[str, Any]:
+    """The model args the safetensors file ``path`` records in its metadata ``meta``, checked as those of an
+    export's config.json.
+
+    Example:
+        >>> recorded_model_args('w.safetensors', {'model_args': '{"filt_size": 9}'})
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: w.safetensors (metadata model_args): filt_size must be an int in 1..7, got 9; \
+write the file again
+    """
+    try:
+        args = json.loads(meta.get("model_args") or "{}")
+    except ValueError:
+        raise TimmAAError(f"{path!r} has corrupt model_args metadata: write the file again") from None
+    check_fields(f"{path} (metadata model_args)", args, MODEL_ARGS_RULES, "write the file again")
+    return args
+
+
+#: an export folder's config.json
+CONFIG_RULES = {
+    "architecture": text(),
+    "num_classes": optional(integer(0)),
+    "label_names": optional(items(text())),
+    "pretrained_cfg": optional(mapping),
+    "pretrained_cfg.input_size": optional(items(integer(1), 3)),
+    "pretrained_cfg.crop_pct": optional(number(0, 1, low_open=True)),
+    "pretrained_cfg.crop_mode": optional(text(("center", "squash", "border"))),
+    "pretrained_cfg.interpolation": optional(text(("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos"))),
+    "pretrained_cfg.mean": optional(items(number(-1e3, 1e3))),
+    "pretrained_cfg.std": optional(items(number(0, 1e3, low_open=True))),
+    **{f"pretrained_cfg.{k}": optional(text()) for k in ("tag", "description", "origin_url", "license")},
+    "model_args": optional(mapping),
+    **{f"model_args.{k}": rule for k, rule in MODEL_ARGS_RULES.items()},
+}
+
+
+def read_config(folder: str) -> dict[str, Any]:
+    """An export folder's ``config.json``, every value our code or timm uses checked (type and range); a folder
+    that is not an export (a training run, a checkpoint) is named as what it is.
+
+    Example:
+        >>> read_config('/nonexistent')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: '/nonexistent' is not an export folder: cannot read config.json (No such file or \
+directory)
+    """
+    config_path = os.path.join(folder, "config.json")
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+    except OSError as err:
+        if os.path.isfile(os.path.join(folder, "export", "config.json")):
+            raise TimmAAError(f"{folder!r} is a training run folder; its model is in {os.path.join(folder, 'export')!r}"
+                              ": name that folder instead") from None
+        if os.path.isfile(os.path.join(folder, "trainer_state.json")):
+            raise TimmAAError(f"{folder!r} is a training checkpoint, not an export: resume it with resume=..., or use "
+                              "its run's export folder") from None
+        raise TimmAAError(f"{folder!r} is not an export folder: cannot read config.json ({err.strerror})") from None
+    except ValueError as err:
+        raise TimmAAError(f"{config_path!r} is not a timm config ({err})") from None
+    check_fields(config_path, config, CONFIG_RULES, _FIX)
+    pretrained_cfg = config.get("pretrained_cfg") or {}
+    channels = (pretrained_cfg.get("input_size") or [3])[0]
+    for key in ("mean", "std"):
+        if key in pretrained_cfg and len(pretrained_cfg[key]) not in (1, channels):
+            raise TimmAAError(f"{config_path}: pretrained_cfg.{key} has {len(pretrained_cfg[key])} values for "
+                              f"{channels} input channels; {_FIX}")
+    names, classes = config.get("label_names"), config.get("num_classes")
+    if names and classes is not None and len(names) != classes:
+        raise TimmAAError(f"{config_path}: label_names has {len(names)} names for num_classes {classes}; {_FIX}")
+    if not timm.is_model(config["architecture"]):
+        raise TimmAAError(f"{config_path}: architecture {config['architecture']!r} is not a model timm knows (after "
+                          "import timm_aa): import the package that registers it, or correct the file")
+    return config

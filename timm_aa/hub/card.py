@@ -18,7 +18,7 @@ from torch import nn
 from ..consistency.report import load_report
 from ..data import eval_resize
 from ..errors import TimmAAError
-from ..validate import check_fields, integer, number, optional, text
+from ..validate import REPORT_ROW_RULES, check_fields, number, optional
 from .card_info import CardInfo
 from .export import model_args_of
 
@@ -76,29 +76,19 @@ def metrics_from_report(path: str, model: str | None = None) -> list[dict[str, A
     report = load_report(path)
     rows = report["results"]
     for i, row in enumerate(rows):
-        check_fields(f"{path} (results[{i}])", row, ROW_RULES, "write it again with scripts/evaluate.py")
-    try:
-        names = sorted({r["model"] for r in rows})
-        if model is not None:
-            rows = [r for r in rows if model in (r["model"], r.get("architecture"))]
-        elif len(names) > 1:
-            raise TimmAAError(f"eval_json={path!r} holds several models ({', '.join(names)}): choose one with "
-                              "eval_model='NAME'")
-        if not rows:
-            raise TimmAAError(f"eval_json={path!r} has no rows for eval_model={model!r} (it has {names})")
-        if any(r.get("weights") == "random" for r in rows):
-            raise TimmAAError(f"eval_json={path!r}: its rows for {rows[0]['model']!r} were measured with random "
-                              "weights; evaluate the published weights instead")
-        return _metrics_of(rows)
-    except (KeyError, TypeError) as err:
-        raise TimmAAError(f"eval_json={path!r} is not a complete consistency report (missing {err})") from None
-
-
-ROW_RULES = {
-    "model": text(), "protocol": text(), "weights": optional(text()), "consistency": optional(number(0, 100)),
-    "accuracy": optional(number(0, 100)), "num_images": integer(1), "resize": integer(1), "crop": integer(1),
-    "passes": integer(1),
-}
+        check_fields(f"{path} (results[{i}])", row, REPORT_ROW_RULES, "write it again with scripts/evaluate.py")
+    names = sorted({r["model"] for r in rows})
+    if model is not None:
+        rows = [r for r in rows if model in (r["model"], r.get("architecture"))]
+    elif len(names) > 1:
+        raise TimmAAError(f"eval_json={path!r} holds several models ({', '.join(names)}): choose one with "
+                          "eval_model='NAME'")
+    if not rows:
+        raise TimmAAError(f"eval_json={path!r} has no rows for eval_model={model!r} (it has {names})")
+    if any(r.get("weights") == "random" for r in rows):
+        raise TimmAAError(f"eval_json={path!r}: its rows for {rows[0]['model']!r} were measured with random "
+                          "weights; evaluate the published weights instead")
+    return _metrics_of(rows)
 
 
 def _metrics_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ import os
 import tempfile
 from typing import Any
 
-import timm
 from safetensors.torch import save_file
 from timm.models._hub import save_config_for_hf
 from torch import nn
@@ -24,7 +23,7 @@ from torch import nn
 from .._io import write_json
 from ..errors import TimmAAError
 from ..ownership import file_mode
-from ..validate import boolean, check_fields, integer, items, mapping, number, optional, text
+from ..validate import read_config, recorded_model_args
 from ..weights.checkpoint import read_safetensors_header
 
 WEIGHTS_NAME = "model.safetensors"
@@ -145,69 +144,6 @@ def _normalised_args(args: Any) -> dict[str, Any]:
     return args
 
 
-_FIX = "re-export the model, or correct the file"
-CONFIG_RULES = {
-    "architecture": text(),
-    "num_classes": optional(integer(0)),
-    "label_names": optional(items(text())),
-    "pretrained_cfg": optional(mapping),
-    "pretrained_cfg.input_size": optional(items(integer(1), 3)),
-    "pretrained_cfg.crop_pct": optional(number(0, 1, low_open=True)),
-    "pretrained_cfg.crop_mode": optional(text(("center", "squash", "border"))),
-    "pretrained_cfg.interpolation": optional(text(("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos"))),
-    "pretrained_cfg.mean": optional(items(number(-1e3, 1e3))),
-    "pretrained_cfg.std": optional(items(number(0, 1e3, low_open=True))),
-    **{f"pretrained_cfg.{k}": optional(text()) for k in PROVENANCE_KEYS if k != "notes"},
-    "model_args": optional(mapping),
-    "model_args.filt_size": optional(integer(1, 7)),
-    "model_args.pad_mode": optional(text(("reflect", "replicate", "zeros", "constant", "circular"))),
-    "model_args.aa_layer": optional(text(("blur", "blurpool", "blurpc", "aps", "lps"))),
-    "model_args.stem": optional(boolean),
-    "model_args.stem_max_pool": optional(integer(1)),
-}
-
-
-def read_config(folder: str) -> dict[str, Any]:
-    """An export folder's ``config.json``, every value our code or timm uses checked (type and range); a folder
-    that is not an export (a training run, a checkpoint) is named as what it is.
-
-    Example:
-        >>> read_config('/nonexistent')
-        Traceback (most recent call last):
-        ...
-        timm_aa.errors.TimmAAError: '/nonexistent' is not an export folder: cannot read config.json (No such file or \
-directory)
-    """
-    config_path = os.path.join(folder, CONFIG_NAME)
-    try:
-        with open(config_path, encoding="utf-8") as f:
-            config = json.load(f)
-    except OSError as err:
-        if os.path.isfile(os.path.join(folder, "export", CONFIG_NAME)):
-            raise TimmAAError(f"{folder!r} is a training run folder; its model is in {os.path.join(folder, 'export')!r}"
-                              ": name that folder instead") from None
-        if os.path.isfile(os.path.join(folder, "trainer_state.json")):
-            raise TimmAAError(f"{folder!r} is a training checkpoint, not an export: resume it with resume=..., or use "
-                              "its run's export folder") from None
-        raise TimmAAError(f"{folder!r} is not an export folder: cannot read {CONFIG_NAME} ({err.strerror})") from None
-    except ValueError as err:
-        raise TimmAAError(f"{config_path!r} is not a timm config ({err})") from None
-    check_fields(config_path, config, CONFIG_RULES, _FIX)
-    pretrained_cfg = config.get("pretrained_cfg") or {}
-    channels = (pretrained_cfg.get("input_size") or [3])[0]
-    for key in ("mean", "std"):
-        if key in pretrained_cfg and len(pretrained_cfg[key]) not in (1, channels):
-            raise TimmAAError(f"{config_path}: pretrained_cfg.{key} has {len(pretrained_cfg[key])} values for "
-                              f"{channels} input channels; {_FIX}")
-    names, classes = config.get("label_names"), config.get("num_classes")
-    if names and classes is not None and len(names) != classes:
-        raise TimmAAError(f"{config_path}: label_names has {len(names)} names for num_classes {classes}; {_FIX}")
-    if not timm.is_model(config["architecture"]):
-        raise TimmAAError(f"{config_path}: architecture {config['architecture']!r} is not a model timm knows (after "
-                          "import timm_aa): import the package that registers it, or correct the file")
-    return config
-
-
 def check_export(folder: str) -> dict[str, Any]:
     """:func:`read_config`, then its architecture and model args checked against those recorded in the folder's
     ``model.safetensors``; return the config. A disagreement (a config edited, or copied from another model) is a
@@ -227,10 +163,7 @@ def check_export(folder: str) -> dict[str, Any]:
     meta = read_safetensors_header(weights_path)
     if "architecture" not in meta:
         return config
-    try:
-        recorded_args = _normalised_args(json.loads(meta.get("model_args") or "{}"))
-    except ValueError:
-        raise TimmAAError(f"{weights_path!r} has corrupt model_args metadata: re-export the model") from None
+    recorded_args = _normalised_args(recorded_model_args(weights_path, meta))
     configured_args = _normalised_args(config.get("model_args"))
     differ = {k: v for k, v in recorded_args.items() if configured_args.get(k, "(unset)") != v}
     if config.get("architecture") != meta["architecture"] or differ:  # timm adds args of its own: a superset is fine

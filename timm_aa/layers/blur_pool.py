@@ -45,7 +45,6 @@ class BlurPool2d(BlurFilterModule):
     reflect padding works on maps of any size (timm's fails on 1x1 maps), and ``stride`` may differ per axis.
     ``pad_mode``: 'reflect', 'replicate', 'zeros' (timm's 'constant' is accepted) or 'circular'. ``channels`` is
     optional and only checked. No parameters; the filter buffer ``filt`` is not saved in ``state_dict``.
-    Runs on the fastest backend for the input (Triton on CUDA, a C kernel on CPU; see ``timm_aa.layers``).
 
     Example:
         >>> pool = BlurPool2d(64, filt_size=4, stride=2)

@@ -8,7 +8,6 @@ import torch
 from ..errors import TimmAAError
 
 PAD_MODES = ("reflect", "replicate", "zeros", "circular")
-_ALIASES = {"constant": "zeros"}  # timm's and torch.nn.functional.pad's name for zero padding
 
 
 def check_pad_mode(pad_mode: str) -> str:
@@ -18,7 +17,7 @@ def check_pad_mode(pad_mode: str) -> str:
         >>> check_pad_mode('reflect'), check_pad_mode('constant')
         ('reflect', 'zeros')
     """
-    name = _ALIASES.get(pad_mode, pad_mode) if isinstance(pad_mode, str) else pad_mode
+    name = "zeros" if pad_mode == "constant" else pad_mode  # timm's and F.pad's name for zero padding
     if name not in PAD_MODES:
         raise TimmAAError(f"pad_mode must be one of {PAD_MODES} (or 'constant' for 'zeros'), got {pad_mode!r}")
     return name

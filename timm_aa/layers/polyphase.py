@@ -8,15 +8,11 @@ eval). Under a circular shift of the input, the chosen component is the same set
 circular padding everywhere a network becomes exactly invariant to circular shifts.
 
 Maps whose sides are not multiples of the stride are first padded circularly to the next multiple; they
-still run, but the invariance is then no longer exact (the padding breaks the circular symmetry).
-
-Residual blocks: the shortcut must subsample with the *same* phase as the main branch, or the sum is
-misaligned. A pool made with ``follow=main_pool`` reuses the main pool's last choice instead of choosing.
+still run, but the invariance is then no longer exact (the padding breaks the circular symmetry). Residual
+blocks: the shortcut must subsample with the main branch's phase; ``follow=main_pool`` reuses its last choice.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
@@ -94,23 +90,19 @@ class PolyphasePool2d(nn.Module):
         super().__init__()
         self.stride = to_pair(stride, "stride", square=True)[0]
         self.last_weights: torch.Tensor | None = None
-        object.__setattr__(self, "_follow", follow)  # a reference, not a submodule (no duplicated state)
+        self.follow(follow)
 
     def follow(self, main: PolyphasePool2d | None) -> None:
-        """Reuse ``main``'s phase choice (the shortcut of a residual block follows its main branch)."""
-        object.__setattr__(self, "_follow", main)
-
-    @property
-    def followed(self) -> PolyphasePool2d | None:
-        """The pool whose choice this one reuses, or None if it chooses itself."""
-        return self._follow
+        """Reuse ``main``'s phase choice (the shortcut of a residual block follows its main branch); ``followed``
+        then names it (None: this pool chooses itself)."""
+        object.__setattr__(self, "followed", main)  # a reference, not a submodule (no duplicated state)
 
     def choose(self, stack: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stack = polyphase_stack(x, self.stride)
-        main = self._follow
+        main = self.followed
         if main is not None:
             if main.last_weights is None or main.last_weights.shape[0] != x.shape[0]:
                 raise RuntimeError("a following polyphase pool ran before the pool it follows (or on another batch)")
@@ -121,7 +113,7 @@ class PolyphasePool2d(nn.Module):
         return select_phase(stack, weights)
 
     def extra_repr(self) -> str:
-        return f"stride={self.stride}, follows_other={self._follow is not None}"
+        return f"stride={self.stride}, follows_other={self.followed is not None}"
 
 
 @register_notrace_module
@@ -180,13 +172,3 @@ class LPSPool2d(PolyphasePool2d):
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, {super().extra_repr()}, tau={self.tau}"
-
-
-def gumbel_tau(epoch: int, tau0: float = 1.0, decay: float = 0.8, tau_min: float = 0.1) -> float:
-    """The annealed Gumbel-softmax temperature for ``epoch``: ``max(tau_min, tau0 * decay**epoch)``.
-
-    Example:
-        >>> round(gumbel_tau(2), 3)
-        0.64
-    """
-    return max(tau_min, tau0 * math.pow(decay, epoch))

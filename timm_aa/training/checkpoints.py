@@ -1,20 +1,12 @@
 """Checkpoint folders: what they hold and how each file is read, keep-last-K, and the one to resume from.
 
 A checkpoint is ``OUTPUT/checkpoints/epoch-NNNN/``, staged in a temporary folder and installed whole through the
-run folder's :class:`~timm_aa.ownership.Owner`, so a killed run never leaves a half-written checkpoint, and the
-run's marker lists every file of it. What it holds, and how a resume reads it:
-
-- ``model.safetensors`` (accelerate): safetensors, tensors only;
-- ``optimizer.bin``, ``random_states_<process>.pkl`` (and ``scaler.pt`` with fp16) (accelerate):
-  ``torch.load(weights_only=True)``, which rebuilds tensors and plain containers and refuses anything else;
-  a file that does not load that way stops the resume (accelerate alone would skip bad random states silently);
-- ``ema.safetensors`` (with ``ema``): the EMA weights, safetensors;
-- ``trainer_state.json``: the run id, epoch, step, metrics, the scheduler's state and the Gumbel temperature
-  schedule, as JSON, every value checked when read. It is written last.
-
-Our own state is never handed to accelerate's ``register_for_checkpointing``, whose ``custom_checkpoint_*.pkl``
-files are unpickled in full (``weights_only=False``): a checkpoint holding such a file was not written by
-timm-aa as it is, and resuming from it is refused (with the file named) until it is deleted.
+run folder's :class:`~timm_aa.ownership.Owner` (its marker lists every file). It holds accelerate's
+``model.safetensors``, ``optimizer.bin`` and ``random_states_<process>.pkl`` (read with ``weights_only=True``:
+tensors and plain containers only, anything else stops the resume), ``ema.safetensors`` with ``ema``, and last our
+``trainer_state.json`` (run id, epoch, step, metrics, scheduler and Gumbel state, every value checked when read).
+Our state never goes through accelerate's ``register_for_checkpointing``, whose ``custom_checkpoint_*.pkl`` files
+are unpickled in full: a checkpoint holding one is refused, naming it. docs/reliability.md has the table.
 """
 
 from __future__ import annotations
@@ -33,17 +25,12 @@ from safetensors.torch import load_file, save_file
 from .._io import write_json
 from ..errors import TimmAAError, first_line
 from ..ownership import Owner
-from ..validate import check_fields, integer, mapping, number, text
+from ..validate import TRAINER_STATE_RULES, check_fields
 
 STATE_FILE = "trainer_state.json"
 EMA_FILE = "ema.safetensors"
 FORMAT = 3  # 1: accelerate's pickled custom_checkpoint_*.pkl files (not read any more); 2: no run id
 _NAME = re.compile(r"^epoch-(\d{4,})$")
-STATE_RULES = {
-    "run": text(), "epoch": integer(0), "global_step": integer(0), "metrics": mapping, "scheduler": mapping,
-    "gumbel": mapping, **{f"gumbel.{k}": number(0, 1e6) for k in ("tau0", "decay", "min", "tau")},
-    "metrics_lines": integer(0),
-}
 
 
 def list_checkpoints(output: str, run: str | None = None) -> list[str]:
@@ -90,7 +77,7 @@ No such file or directory: '/nonexistent/trainer_state.json')
         found = state.get("format", 1) if isinstance(state, dict) else "?"
         raise TimmAAError(f"checkpoint {path!r} was written by an older timm-aa (format {found}, this one reads "
                           f"{FORMAT}): start a new run, or resume it with the version that wrote it")
-    check_fields(state_path, state, STATE_RULES, "resume from another checkpoint, or start a new run")
+    check_fields(state_path, state, TRAINER_STATE_RULES, "resume from another checkpoint, or start a new run")
     return state
 
 

@@ -1,8 +1,6 @@
 """The accelerate training loop behind ``scripts/train.py``: one CPU process to many GPUs and nodes.
 
-A run owns its output folder (:mod:`timm_aa.ownership`): it starts only in a new or empty folder (or with
-``overwrite``, replacing an earlier run's files), continues only its own run (``resume``), and holds the folder's
-lock while it trains. ``resume`` of another run's checkpoint starts a new run in a new or empty ``output`` from it.
+A run owns its output folder while it trains (see :mod:`.run_folder`).
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, broadcast_object_list, set_seed
+from accelerate.utils import DataLoaderConfiguration, set_seed
 from timm.data import resolve_model_data_config
 from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
@@ -26,18 +24,18 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .._io import check_writable
 from ..errors import TimmAAError
 from ..hub import write_export
 from ..input_check import check_input_size
-from ..layers.polyphase import LPSPool2d, gumbel_tau
+from ..layers.polyphase import LPSPool2d
 from ..loading import create_model_from_spec
-from ..ownership import Owner, check_disjoint, claim, read_marker
+from ..ownership import Owner
 from . import checkpoints as ckpt
 from .config import TrainConfig
 from .data import DataSplits, TransformedImages, check_readable, open_splits, train_transform, val_transform
 from .evaluation import evaluate_model
 from .init import init_from
+from .run_folder import claim_run, plan_output
 from .trackers import default_trackers, read_metrics, write_metrics
 
 log = logging.getLogger(__name__)
@@ -45,14 +43,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GumbelSchedule:
-    """LPS temperature per epoch, ``max(min, tau0 * decay**epoch)``; saved in each checkpoint's JSON state.
-
-    Example:
-        >>> schedule = GumbelSchedule(tau0=1.0, decay=0.5)
-        >>> schedule.apply(nn.Identity(), epoch=2)
-        >>> schedule.tau
-        0.25
-    """
+    """LPS temperature per epoch, ``max(min, tau0 * decay**epoch)``; saved in each checkpoint's JSON state."""
 
     tau0: float = 1.0
     decay: float = 0.8
@@ -60,7 +51,7 @@ class GumbelSchedule:
     tau: float = 1.0
 
     def apply(self, model: nn.Module, epoch: int) -> None:
-        self.tau = gumbel_tau(epoch, self.tau0, self.decay, self.min)
+        self.tau = max(self.min, self.tau0 * self.decay**epoch)
         for module in model.modules():
             if isinstance(module, LPSPool2d):
                 module.tau = self.tau
@@ -104,51 +95,6 @@ def build_model(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, list[str
                                    **(cfg.model_kwargs or {}))
     fresh = init_from(model, cfg.init_from) if cfg.init_from else []
     return model, fresh
-
-
-def plan_output(cfg: TrainConfig) -> tuple[str | None, str | None]:
-    """Before any work: ``(run to continue, checkpoint to load)``, each None where there is none. The output must
-    be writable and apart from the data; ``resume='latest'`` continues the folder's own run, a checkpoint of the
-    folder's run continues it, and a checkpoint of another run starts a new run from it.
-
-    Example:
-        >>> plan_output(TrainConfig(output='/tmp/timm-aa-doc/new-run'))
-        (None, None)
-    """
-    check_writable(cfg.output)
-    check_disjoint(cfg.output, {"data": cfg.data})
-    if not cfg.resume:
-        return None, None
-    if cfg.resume == "latest":
-        marker, why = read_marker(cfg.output, "train")
-        found = ckpt.list_checkpoints(cfg.output, marker.run) if marker else []
-        if not found:
-            detail = f" ({why})" if why else ""
-            raise TimmAAError(f"resume='latest': no checkpoint in {os.path.join(cfg.output, 'checkpoints')!r} of a "
-                              f"run timm-aa can continue{detail}")
-        return marker.run, found[-1]
-    if not os.path.isdir(cfg.resume):
-        raise TimmAAError(f"resume={cfg.resume!r}: no checkpoint folder there")
-    state = ckpt.read_state(cfg.resume)
-    run_folder = os.path.dirname(os.path.dirname(os.path.abspath(cfg.resume)))
-    same = os.path.isdir(cfg.output) and os.path.samefile(run_folder, cfg.output)
-    return (state["run"] if same else None), cfg.resume
-
-
-def _claim(accelerator: Accelerator, cfg: TrainConfig, run: str | None) -> tuple[Owner | None, str, bool]:
-    """The main process holds the output folder; every process learns the run id (or the refusal)."""
-    owner, message = None, None
-    if accelerator.is_main_process:
-        try:
-            owner = claim(cfg.output, "train", overwrite=cfg.overwrite, run=run, writes=("metrics.jsonl", "export"))
-        except TimmAAError as err:
-            message = str(err)
-    shared = [message, owner.run if owner else None, owner.started_new if owner else False]
-    if accelerator.num_processes > 1:
-        broadcast_object_list(shared)
-    if shared[0] is not None:
-        raise TimmAAError(shared[0])
-    return owner, shared[1], shared[2]
 
 
 def _data_config(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
@@ -296,7 +242,7 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
         raise RuntimeError(f"launched {world} processes but accelerate sees {accelerator.num_processes}: "
                            "was a PartialState created before the Accelerator?")
     set_seed(cfg.seed)
-    owner, run_id, started_new = _claim(accelerator, cfg, run_id)
+    owner, run_id, started_new = claim_run(accelerator, cfg, run_id)
     with owner or contextlib.nullcontext():  # a failure before anything is written leaves no folder behind
         run = _prepare(cfg, splits, accelerator)
         saved = _resume(run, resume_path, owner, continuing=not started_new) if resume_path else {}

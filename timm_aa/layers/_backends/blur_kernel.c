@@ -104,35 +104,25 @@ static void S(transpose)(const T *src, int64_t ss, T *dst, int64_t ds, int64_t r
     S(transpose_block)(src, ss, dst, ds, rows, cols);
 }
 
-/* out = sum_a f[a] * src[a][0:len], up to four sources per pass over out */
+/* out = sum_a f[a] * src[a][0:len], up to four sources per pass over out; the first pass overwrites it (a select,
+   never a product: out may hold anything before) */
 static inline void S(combine)(T *restrict out, const T *const *src, const T *f, int64_t m, int64_t len) {
     if (m == 0) /* no source (a row of the transposed matrix no output reads): exact zeros */
         for (int64_t e = 0; e < len; ++e) out[e] = 0;
     for (int64_t a = 0; a < m; a += 4) {
-        const int64_t g = MIN(m - a, 4);
+        const int64_t g = MIN(m - a, 4), keep = a > 0;
         const T *restrict s0 = src[a], *restrict s1 = src[a + (g > 1)], *restrict s2 = src[a + 2 * (g > 2)],
                 *restrict s3 = src[a + 3 * (g > 3)];
         const T f0 = f[a], f1 = f[a + (g > 1)], f2 = f[a + 2 * (g > 2)], f3 = f[a + 3 * (g > 3)];
-        if (a == 0) {
-            if (g == 4)
-                for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e] + f1 * s1[e] + f2 * s2[e] + f3 * s3[e];
-            else if (g == 3)
-                for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e] + f1 * s1[e] + f2 * s2[e];
-            else if (g == 2)
-                for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e] + f1 * s1[e];
-            else
-                for (int64_t e = 0; e < len; ++e) out[e] = f0 * s0[e];
-        } else {
-            if (g == 4)
-                for (int64_t e = 0; e < len; ++e)
-                    out[e] = out[e] + f0 * s0[e] + f1 * s1[e] + f2 * s2[e] + f3 * s3[e];
-            else if (g == 3)
-                for (int64_t e = 0; e < len; ++e) out[e] = out[e] + f0 * s0[e] + f1 * s1[e] + f2 * s2[e];
-            else if (g == 2)
-                for (int64_t e = 0; e < len; ++e) out[e] = out[e] + f0 * s0[e] + f1 * s1[e];
-            else
-                for (int64_t e = 0; e < len; ++e) out[e] = out[e] + f0 * s0[e];
-        }
+        if (g == 4)
+            for (int64_t e = 0; e < len; ++e)
+                out[e] = (keep ? out[e] : 0) + f0 * s0[e] + f1 * s1[e] + f2 * s2[e] + f3 * s3[e];
+        else if (g == 3)
+            for (int64_t e = 0; e < len; ++e) out[e] = (keep ? out[e] : 0) + f0 * s0[e] + f1 * s1[e] + f2 * s2[e];
+        else if (g == 2)
+            for (int64_t e = 0; e < len; ++e) out[e] = (keep ? out[e] : 0) + f0 * s0[e] + f1 * s1[e];
+        else
+            for (int64_t e = 0; e < len; ++e) out[e] = (keep ? out[e] : 0) + f0 * s0[e];
     }
 }
 

@@ -9,19 +9,17 @@ beside it (a file with the same checks) and checked before ctypes opens it. A li
 record (planted, truncated, left empty by a failed build) is rebuilt, not loaded; a build that fails or
 times out is not kept. Without a usable compiler or cache (one logged warning), :func:`kernel` returns None and
 the reference backend runs.
-The kernel reads gather tables (:func:`gather_table`): the rows of each axis matrix, or of its transpose
-for the backward pass.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import logging
 import os
 import platform
 import shlex
-import shutil
 import signal
 import stat
 import subprocess
@@ -44,7 +42,6 @@ GUARD = Path(__file__).with_name("build_guard.py")
 FLAGS = ["-O3", "-march=native", "-fPIC", "-shared"]
 OPENMP = ["-fopenmp"]  # PyTorch's wheels ship libgomp.so.1: loaded after torch, the kernel shares its threads
 _lock = threading.Lock()
-_state: dict[str, ctypes.CDLL | None] = {}
 
 
 def _cache_dir() -> Path:
@@ -53,16 +50,6 @@ def _cache_dir() -> Path:
 
 def _compiler() -> list[str]:
     return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
-
-
-def compiler_path() -> str | None:
-    """Where the compiler the kernel is built with lives (``$CC``, else Python's, else ``cc``), or None.
-
-    Example:
-        >>> compiler_path() is None or os.path.isabs(compiler_path())
-        True
-    """
-    return shutil.which(_compiler()[0])
 
 
 def _cpu() -> str:
@@ -184,39 +171,33 @@ def _load(path: Path) -> ctypes.CDLL:
     return lib
 
 
+@functools.lru_cache(maxsize=1)
 def kernel() -> ctypes.CDLL | None:
-    """The loaded kernel, building it on first use; None where it cannot be built (then PyTorch runs).
+    """The loaded kernel, building it on first use; None where it cannot be built (then the reference runs).
 
     Example:
-        >>> kernel() is None or hasattr(kernel(), 'timm_aa_blur_f32')
-        True
+        >>> kernel().timm_aa_blur_f32.restype.__name__  # on a machine with a C compiler
+        'c_int'
     """
-    if "lib" not in _state:
-        with _lock:
-            if "lib" not in _state:
-                _state["lib"] = _try_load()
-    return _state["lib"]
+    with _lock:  # threads that come first at once build once: the others find the verified build
+        return _try_load()
 
 
 def _try_load() -> ctypes.CDLL | None:
+    path = None
     try:
         path = build(_cache_dir())
-    except subprocess.TimeoutExpired:
-        log.warning("timm_aa: no CPU blur kernel (the C compiler took longer than %.0f s, TIMM_AA_BUILD_TIMEOUT); "
-                    "using the reference (pad-then-conv)", _build_timeout())
-        return None
-    except (OSError, subprocess.SubprocessError) as e:
-        detail = getattr(e, "stderr", b"") or b""
-        log.warning("timm_aa: no CPU blur kernel (%s %s); using the reference (pad-then-conv)", e,
-                    detail.decode()[-500:])
-        return None
-    try:
         return _load(path)
-    except (OSError, AttributeError) as e:  # a broken build: remove it, so that the next process builds afresh
-        for stale in (path, _record(path)):
-            stale.unlink(missing_ok=True)
-        log.warning("timm_aa: no CPU blur kernel (%s; removed, it is rebuilt on the next start); using the PyTorch "
-                    "paths", e)
+    except (OSError, AttributeError, subprocess.SubprocessError) as e:
+        if isinstance(e, subprocess.TimeoutExpired):
+            why = f"the C compiler took longer than {_build_timeout():.0f} s, TIMM_AA_BUILD_TIMEOUT"
+        elif path is not None:  # built but broken: removed, so that the next process builds afresh
+            for stale in (path, _record(path)):
+                stale.unlink(missing_ok=True)
+            why = f"{e}; removed, it is rebuilt on the next start"
+        else:
+            why = f"{e} {(getattr(e, 'stderr', b'') or b'').decode()[-500:]}"
+        log.warning("timm_aa: no CPU blur kernel (%s); using the reference (pad-then-conv)", why.strip())
         return None
 
 
@@ -224,9 +205,9 @@ def _threads(work: int) -> int:
     return 1 if work < 1 << 15 else torch.get_num_threads()
 
 
-def blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoint: bool = False,
-          size: tuple[int, int] | None = None) -> torch.Tensor:
-    """The blur pool of ``x`` (N, C, H, W), or with ``adjoint`` its transpose (output spatial ``size``).
+def blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str,
+         size: tuple[int, int] | None = None) -> torch.Tensor:
+    """The blur pool of ``x`` (N, C, H, W), or with ``size`` its transpose onto a map of that size (the backward).
 
     Keeps channels_last input channels_last; anything else comes back NCHW-contiguous. Needs :func:`kernel`.
 
@@ -238,9 +219,9 @@ def blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoin
     if lib is None:
         raise RuntimeError("the CPU blur kernel is not available (see timm_aa.layers._backends.native)")
     n, c, h, w = x.shape
-    rows_in, cols_in = size if adjoint else (h, w)
-    ri, rw = gather_table(rows_in, taps, stride[0], mode, adjoint, x.dtype)
-    ci, cw = gather_table(cols_in, taps, stride[1], mode, adjoint, x.dtype)
+    rows_in, cols_in = size or (h, w)
+    ri, rw = gather_table(rows_in, taps, stride[0], mode, size is not None, x.dtype)
+    ci, cw = gather_table(cols_in, taps, stride[1], mode, size is not None, x.dtype)
     ho, wo = ri.shape[1], ci.shape[1]
     x = x.resolve_neg()  # the kernel reads raw memory: materialise a lazily negated view
     channels_last = memory_format_of(x) == torch.channels_last

@@ -6,9 +6,8 @@ down to the op, which runs that backend's kernel. Both calls are leaves of fx gr
 TorchScript compiles too (scripted, they run the reference), so ``torch.jit.script(torch.fx.symbolic_trace(m))``
 works as it does for timm's models (TorchScript takes no keyword-only arguments: theirs are positional).
 
-The ops have fake (meta) implementations with the real output strides, and their own backward: the blur's is
-the same op with the transposed tables (and the backward's backward is the forward again: the op is linear);
-MaxBlurPool's recomputes the max. ``torch.compile`` keeps them whole and calls the eager kernels.
+The ops have fake (meta) implementations with the real output strides and their own backward (the blur's is the
+blur's adjoint; MaxBlurPool's recomputes the max); ``torch.compile`` keeps them whole and calls the eager kernels.
 """
 
 from __future__ import annotations
@@ -35,47 +34,30 @@ def _kernels(backend: str):
 
 
 @torch.library.custom_op("timm_aa::blur_pool2d", mutates_args=())
-def _blur_op(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str, backend: str) -> torch.Tensor:
-    return _kernels(backend).blur(x, tuple(taps), (stride[0], stride[1]), pad_mode)
+def _blur_op(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str, backend: str,
+             size: list[int]) -> torch.Tensor:
+    """The blur pool of ``x``, or with ``size = [H, W]`` its adjoint (transpose) onto an H x W map."""
+    adjoint_size = (size[0], size[1]) if size else None
+    return _kernels(backend).blur(x, tuple(taps), (stride[0], stride[1]), pad_mode, adjoint_size)
 
 
 @_blur_op.register_fake
-def _(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str, backend: str) -> torch.Tensor:
-    return empty_like_layout(x, -(-x.shape[2] // stride[0]), -(-x.shape[3] // stride[1]))
-
-
-@torch.library.custom_op("timm_aa::blur_pool2d_adjoint", mutates_args=())
-def _adjoint_op(grad: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str, backend: str,
-                size: list[int]) -> torch.Tensor:
-    return _kernels(backend).blur(grad, tuple(taps), (stride[0], stride[1]), pad_mode, adjoint=True,
-                                  size=(size[0], size[1]))
-
-
-@_adjoint_op.register_fake
-def _(grad: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str, backend: str,
+def _(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str, backend: str,
       size: list[int]) -> torch.Tensor:
-    return empty_like_layout(grad, size[0], size[1])
+    return empty_like_layout(x, *(size or (-(-x.shape[2] // stride[0]), -(-x.shape[3] // stride[1]))))
 
 
 def _blur_setup(ctx, inputs: tuple, output: torch.Tensor) -> None:
-    x, taps, stride, pad_mode, backend = inputs
-    ctx.args = (taps, stride, pad_mode, backend, [x.shape[2], x.shape[3]])
+    x, taps, stride, pad_mode, backend, size = inputs
+    # the blur is linear: the backward of the forward is the adjoint onto x's size, the adjoint's is the forward
+    ctx.args = (taps, stride, pad_mode, backend, [] if size else [x.shape[2], x.shape[3]])
 
 
 def _blur_grad(ctx, grad: torch.Tensor):
-    return _adjoint_op(grad.contiguous(memory_format=memory_format_of(grad)), *ctx.args), None, None, None, None
-
-
-def _adjoint_setup(ctx, inputs: tuple, output: torch.Tensor) -> None:
-    ctx.args = inputs[1:5]
-
-
-def _adjoint_grad(ctx, grad: torch.Tensor):
-    return _blur_op(grad, *ctx.args), None, None, None, None, None  # the adjoint of the adjoint is the forward
+    return _blur_op(grad.contiguous(memory_format=memory_format_of(grad)), *ctx.args), None, None, None, None, None
 
 
 _blur_op.register_autograd(_blur_grad, setup_context=_blur_setup)
-_adjoint_op.register_autograd(_adjoint_grad, setup_context=_adjoint_setup)
 
 
 @torch.library.custom_op("timm_aa::max_blur_pool2d", mutates_args=())
@@ -89,9 +71,7 @@ def _max_blur_op(x: torch.Tensor, kernel_size: list[int], padding: list[int], ta
 
 def _max_blur_size(x: torch.Tensor, kernel_size: list[int], padding: list[int], stride: list[int],
                    pad_mode: str) -> tuple[int, int]:
-    circular = pad_mode == "circular"
-    mh = reference.dense_size(x.shape[2], kernel_size[0], padding[0], circular)
-    mw = reference.dense_size(x.shape[3], kernel_size[1], padding[1], circular)
+    mh, mw = reference.dense_size(x, kernel_size, padding, pad_mode == "circular")
     return -(-mh // stride[0]), -(-mw // stride[1])
 
 
@@ -141,7 +121,7 @@ def _max_blur_backward_grad(ctx, grad_grad: torch.Tensor):
         padding = [0, 0]
     dense, where = F.max_pool2d(x, kernel_size, 1, padding, return_indices=True)
     picked = grad_grad.flatten(2).gather(2, where.flatten(2)).view_as(dense)
-    return _blur_op(picked, taps, stride, pad_mode, "triton"), None, None, None, None, None, None
+    return _blur_op(picked, taps, stride, pad_mode, "triton", []), None, None, None, None, None, None
 
 
 _max_blur_op.register_autograd(_max_blur_grad, setup_context=_max_blur_setup)
@@ -178,7 +158,7 @@ def _eager_blur_pool(x: torch.Tensor, taps: list[float], stride: list[int], pad_
 def _blur(x: torch.Tensor, taps: list[float], stride: list[int], pad_mode: str, backend: str) -> torch.Tensor:
     if backend == "reference" or len(taps) == 1:  # one tap: no blur, a subsampling (in the input's layout)
         return reference.blur_pool(x, taps, stride, pad_mode)
-    return _blur_op(x, taps, stride, pad_mode, backend)
+    return _blur_op(x, taps, stride, pad_mode, backend, [])
 
 
 def max_blur_pool(x: torch.Tensor, kernel_size: list[int], padding: list[int], taps: list[float],

@@ -2,12 +2,10 @@
 convolution (Zhang's computation); for MaxBlurPool, ``F.max_pool2d`` at stride 1 first.
 
 Plain PyTorch ops, so autograd, ``torch.compile``, ``torch.export``, ONNX export, fx and TorchScript all see
-through it. ``torch.nn.functional.pad`` refuses reflect padding wider than the map (a 1x1 map, or a 2x2 map with
-a filter of 4) and circular padding wider than the map; :func:`pad2d` then pads by gathering: reflect padding
-continues by repeated reflection (period ``2 * (n - 1)``, the same values torch gives wherever torch works) and
-a 1-pixel axis is replicated; circular padding wraps as often as needed. When exporting (ONNX, torch.export) or
-scripting, every size takes the gather, whose indices are computed from the traced sizes, so one graph serves
-every input size.
+through it. Where ``F.pad`` refuses the map (reflect or circular padding wider than it: a 1x1 map, a 2x2 map with
+a filter of 4), and always when exporting or scripting, padding gathers: reflect continues by repeated reflection
+(period ``2 * (n - 1)``, torch's values wherever torch works; a 1-pixel axis replicates), circular wraps as often
+as needed, with indices computed from the traced sizes, so one graph serves every input size.
 """
 
 from __future__ import annotations
@@ -123,14 +121,17 @@ def circular_pads(kernel_size: list[int], padding: list[int]) -> list[int]:
     return [padding[1], kernel_size[1] - 1 - padding[1], padding[0], kernel_size[0] - 1 - padding[0]]
 
 
-def dense_size(n: int, k: int, p: int, circular: bool) -> int:
-    """Length of the stride-1 max-pooled axis (circular padding keeps the length).
+def dense_size(x: torch.Tensor, kernel_size: list[int], padding: list[int], circular: bool) -> tuple[int, int]:
+    """(H, W) of the stride-1 max-pooled map of ``x`` (circular padding keeps the size).
 
     Example:
-        >>> dense_size(112, 2, 0, False), dense_size(112, 3, 1, False), dense_size(7, 2, 0, True)
-        (111, 112, 7)
+        >>> x = torch.zeros(1, 1, 112, 7)
+        >>> dense_size(x, [2, 2], [0, 0], False), dense_size(x, [3, 3], [1, 1], False)
+        ((111, 6), (112, 7))
     """
-    return n if circular else n + 2 * p - k + 1
+    if circular:
+        return x.shape[2], x.shape[3]
+    return x.shape[2] + 2 * padding[0] - kernel_size[0] + 1, x.shape[3] + 2 * padding[1] - kernel_size[1] + 1
 
 
 def dense_max_pool(x: torch.Tensor, kernel_size: list[int], padding: list[int], circular: bool) -> torch.Tensor:

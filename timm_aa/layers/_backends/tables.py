@@ -11,53 +11,15 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
-from typing import TypeVar
 
 import torch
 
+from .reference import pad_index
+
 Taps = tuple[float, ...]
-T = TypeVar("T")
 
 
-def cached(fn: Callable[..., T]) -> Callable[..., T]:
-    """``functools.lru_cache`` in eager mode; under ``torch.compile`` the plain function, traced into the graph.
-
-    Example:
-        >>> cached(lambda n: n + 1)(1)
-        2
-    """
-    memo = functools.lru_cache(maxsize=512)(fn)
-
-    @functools.wraps(fn)
-    def call(*args: object) -> T:
-        return fn(*args) if torch.compiler.is_compiling() else memo(*args)
-
-    return call
-
-
-def pad_source(p: int, n: int, mode: str) -> int | None:
-    """The index that padded position ``p`` (``-before <= p < n + after``) reads, or None for a zero.
-
-    Reflect padding reflects as often as needed (period ``2 * (n - 1)``; a 1-pixel axis replicates).
-
-    Example:
-        >>> [pad_source(p, 3, 'reflect') for p in range(-2, 5)]
-        [2, 1, 0, 1, 2, 1, 0]
-    """
-    if 0 <= p < n:
-        return p
-    if mode == "zeros":
-        return None
-    if mode == "circular":
-        return p % n
-    if mode == "replicate" or n == 1:
-        return min(max(p, 0), n - 1)
-    q = p % (2 * (n - 1))
-    return q if q < n else 2 * (n - 1) - q
-
-
-@cached
+@functools.lru_cache(maxsize=512)  # called by the kernels inside the ops: never traced by torch.compile
 def axis_entries(n: int, taps: Taps, stride: int, mode: str) -> tuple[tuple[float, ...], ...]:
     """Rows of the axis matrix as tuples of floats: Zhang's padding, ``(k - 1) // 2`` before, ``k // 2`` after.
 
@@ -65,19 +27,21 @@ def axis_entries(n: int, taps: Taps, stride: int, mode: str) -> tuple[tuple[floa
         >>> axis_entries(4, (0.5, 0.5), 2, 'reflect')
         ((0.5, 0.5, 0.0, 0.0), (0.0, 0.0, 0.5, 0.5))
     """
-    before = (len(taps) - 1) // 2
+    before, after = (len(taps) - 1) // 2, len(taps) // 2
+    # what each padded position reads (the reference's own padding rule; zero padding reads nothing)
+    source = pad_index(n, before, after, mode, torch.device("cpu")).tolist() if mode != "zeros" else \
+        [p if 0 <= p < n else None for p in range(-before, n + after)]
     rows = []
     for i in range(math.ceil(n / stride)):
         row = [0.0] * n
         for j, tap in enumerate(taps):
-            src = pad_source(stride * i + j - before, n, mode)
-            if src is not None:
-                row[src] += tap
+            if source[stride * i + j] is not None:
+                row[source[stride * i + j]] += tap
         rows.append(tuple(row))
     return tuple(rows)
 
 
-@cached
+@functools.lru_cache(maxsize=512)
 def gather_table(n: int, taps: Taps, stride: int, mode: str, adjoint: bool, dtype: torch.dtype,
                  device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices (m, rows) int32 and weights (m, rows) of each row's non-zeros in an axis matrix (or its transpose).

@@ -163,12 +163,13 @@ def _acc(dtype: torch.dtype) -> tl.dtype:
     return tl.float64 if dtype == torch.float64 else tl.float32
 
 
-def _launch_blur(x: torch.Tensor, y: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoint: bool,
-                 table_h: int, table_w: int, max_args: tuple | None = None) -> torch.Tensor:
+def _launch_blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, table: tuple[int, int],
+                 adjoint: bool = False, max_args: tuple | None = None) -> torch.Tensor:
     wdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    ri, rw = gather_table(table_h, taps, stride[0], mode, adjoint, wdtype, x.device)
-    ci, cw = gather_table(table_w, taps, stride[1], mode, adjoint, wdtype, x.device)
+    ri, rw = gather_table(table[0], taps, stride[0], mode, adjoint, wdtype, x.device)
+    ci, cw = gather_table(table[1], taps, stride[1], mode, adjoint, wdtype, x.device)
     kh, kw, ph, pw = max_args or (1, 1, 0, 0)
+    y = empty_like_layout(x, ri.shape[1], ci.shape[1])
     total = y.numel()
     _blur_kernel[_grid(total)](x, y, ri, rw, ci, cw, total, x.shape[1], x.shape[2], x.shape[3], y.shape[2],
                                y.shape[3], *x.stride(), *y.stride(), MH=ri.shape[0], MW=ci.shape[0], BLOCK=BLOCK,
@@ -178,9 +179,9 @@ def _launch_blur(x: torch.Tensor, y: torch.Tensor, taps: Taps, stride: tuple[int
     return y
 
 
-def blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoint: bool = False,
+def blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str,
          size: tuple[int, int] | None = None) -> torch.Tensor:
-    """The blur pool of ``x`` (N, C, H, W), or with ``adjoint`` its transpose onto an input of spatial ``size``.
+    """The blur pool of ``x`` (N, C, H, W), or with ``size`` its transpose onto a map of that size (the backward).
 
     Keeps channels_last input channels_last; other layouts come back NCHW-contiguous.
 
@@ -189,14 +190,7 @@ def blur(x: torch.Tensor, taps: Taps, stride: tuple[int, int], mode: str, adjoin
         tensor([[[[1., 1.],
                   [1., 1.]]]])
     """
-    h, w = x.shape[2], x.shape[3]
-    if adjoint:
-        oh, ow = size
-        table_h, table_w = oh, ow
-    else:
-        oh, ow = -(-h // stride[0]), -(-w // stride[1])
-        table_h, table_w = h, w
-    return _launch_blur(x, empty_like_layout(x, oh, ow), taps, stride, mode, adjoint, table_h, table_w)
+    return _launch_blur(x, taps, stride, mode, size or (x.shape[2], x.shape[3]), adjoint=size is not None)
 
 
 def max_blur(x: torch.Tensor, kernel_size: tuple[int, int], padding: tuple[int, int], taps: Taps,
@@ -208,12 +202,9 @@ def max_blur(x: torch.Tensor, kernel_size: tuple[int, int], padding: tuple[int, 
         tensor([[[[ 7.5000,  8.5000],
                   [11.5000, 12.5000]]]])
     """
-    circular = mode == "circular"
-    mh = dense_size(x.shape[2], kernel_size[0], padding[0], circular)
-    mw = dense_size(x.shape[3], kernel_size[1], padding[1], circular)
-    y = empty_like_layout(x, -(-mh // stride[0]), -(-mw // stride[1]))
     window = (kernel_size[0], kernel_size[1], padding[0], padding[1])
-    return _launch_blur(x, y, taps, stride, mode, False, mh, mw, window)
+    return _launch_blur(x, taps, stride, mode, dense_size(x, kernel_size, padding, mode == "circular"),
+                        max_args=window)
 
 
 def max_blur_backward(grad_out: torch.Tensor, x: torch.Tensor, kernel_size: tuple[int, int],
@@ -229,10 +220,8 @@ def max_blur_backward(grad_out: torch.Tensor, x: torch.Tensor, kernel_size: tupl
                 [0.0000, 0.2500, 0.5000, 0.2500]])
     """
     circular = mode == "circular"
-    mh = dense_size(x.shape[2], kernel_size[0], padding[0], circular)
-    mw = dense_size(x.shape[3], kernel_size[1], padding[1], circular)
-    g_dense = blur(grad_out.contiguous(memory_format=memory_format_of(x)), taps, stride, mode, adjoint=True,
-                   size=(mh, mw))
+    mh, mw = dense_size(x, kernel_size, padding, circular)
+    g_dense = blur(grad_out.contiguous(memory_format=memory_format_of(x)), taps, stride, mode, (mh, mw))
     grad = empty_like_layout(x, x.shape[2], x.shape[3])
     total = grad.numel()
     _max_route_kernel[_grid(total, ROUTE_BLOCK)](x, g_dense, grad, total, x.shape[1], x.shape[2], x.shape[3], mh, mw,

@@ -1,0 +1,64 @@
+"""Which folder a training run writes, and whether it may (:mod:`timm_aa.ownership`): a run starts only in a new
+or empty folder (or with ``overwrite``, replacing an earlier run's files), continues only its own run
+(``resume``), and its main process holds the folder's lock while it trains. ``resume`` of another run's checkpoint
+starts a new run from it, in a new or empty ``output``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list
+
+from .._io import check_writable
+from ..errors import TimmAAError
+from ..ownership import Owner, check_disjoint, claim, read_marker
+from . import checkpoints as ckpt
+from .config import TrainConfig
+
+
+def plan_output(cfg: TrainConfig) -> tuple[str | None, str | None]:
+    """Before any work: ``(run to continue, checkpoint to load)``, each None where there is none. The output must
+    be writable and apart from the data; ``resume='latest'`` continues the folder's own run, a checkpoint of the
+    folder's run continues it, and a checkpoint of another run starts a new run from it.
+
+    Example:
+        >>> plan_output(TrainConfig(output='/tmp/timm-aa-doc/new-run'))
+        (None, None)
+    """
+    check_writable(cfg.output)
+    check_disjoint(cfg.output, {"data": cfg.data})
+    if not cfg.resume:
+        return None, None
+    if cfg.resume == "latest":
+        marker, why = read_marker(cfg.output, "train")
+        found = ckpt.list_checkpoints(cfg.output, marker.run) if marker else []
+        if not found:
+            detail = f" ({why})" if why else ""
+            raise TimmAAError(f"resume='latest': no checkpoint in {os.path.join(cfg.output, 'checkpoints')!r} of a "
+                              f"run timm-aa can continue{detail}")
+        return marker.run, found[-1]
+    if not os.path.isdir(cfg.resume):
+        raise TimmAAError(f"resume={cfg.resume!r}: no checkpoint folder there")
+    state = ckpt.read_state(cfg.resume)
+    run_folder = os.path.dirname(os.path.dirname(os.path.abspath(cfg.resume)))
+    same = os.path.isdir(cfg.output) and os.path.samefile(run_folder, cfg.output)
+    return (state["run"] if same else None), cfg.resume
+
+
+def claim_run(accelerator: Accelerator, cfg: TrainConfig, run: str | None) -> tuple[Owner | None, str, bool]:
+    """The main process claims and holds the output folder; every process learns the run id, and whether the run is
+    new (or the refusal, raised in every process)."""
+    owner, message = None, None
+    if accelerator.is_main_process:
+        try:
+            owner = claim(cfg.output, "train", overwrite=cfg.overwrite, run=run, writes=("metrics.jsonl", "export"))
+        except TimmAAError as err:
+            message = str(err)
+    shared = [message, owner.run if owner else None, owner.started_new if owner else False]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(shared)
+    if shared[0] is not None:
+        raise TimmAAError(shared[0])
+    return owner, shared[1], shared[2]
