@@ -19,7 +19,7 @@ from . import models as _registered  # noqa: F401  (registers the *_aa models)
 from .errors import TimmAAError, first_line
 from .validate import recorded_model_args
 from .weights.checkpoint import read_safetensors_header
-from .weights.sources import hub_download
+from .weights.hub_access import hub_download
 
 _TIMM_SOURCES = ("hf-hub", "hf_hub", "local-dir")  # timm's own prefixes: not ARCH:FILE
 

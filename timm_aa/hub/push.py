@@ -15,7 +15,7 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from ..errors import TimmAAError, first_line
 from ..ownership import read_marker
-from ..weights.sources import unreachable
+from ..weights.hub_access import unreachable
 from .export import CONFIG_NAME, WEIGHTS_NAME
 
 CARD_NAME = "README.md"

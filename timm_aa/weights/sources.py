@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from .._io import atomic_path
 from ..errors import TimmAAError
 from .checkpoint import RefusedCheckpoint, check_hash, read_zhang_checkpoint
+from .hub_access import hub_download
 from .releases import ZhangFile
 from .zhang import convert_zhang_state_dict
 
@@ -46,38 +47,6 @@ class DownloadFailed(TimmAAError):
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"could not download {url}: {reason}")
         self.url, self.reason = url, reason
-
-
-def hub_download(repo_id: str, filenames: list[str], revision: str | None = None,
-                 cache_dir: str | os.PathLike | None = None) -> str:
-    """Download ``filenames`` of the Hub repository ``repo_id`` (or take them from the Hub cache) and return the
-    local folder holding them. ``HF_HUB_OFFLINE=1`` uses the cache only; otherwise one request without retries
-    first checks that the Hub answers, and without a network only the cache is used. Every failure is one
-    :class:`DownloadFailed` whose ``reason`` says what happened and the fix.
-
-    Example:
-        >>> import unittest.mock
-        >>> with unittest.mock.patch.dict(os.environ, {'HF_HUB_OFFLINE': '1'}):
-        ...     hub_download('nobody/nothing', ['config.json'])
-        Traceback (most recent call last):
-        ...
-        timm_aa.weights.sources.DownloadFailed: could not download hf-hub:nobody/nothing: offline (HF_HUB_OFFLINE=1) \
-and not in the Hub cache
-    """
-    from huggingface_hub import constants, hf_hub_download
-
-    offline = is_offline()
-    down = None if offline else unreachable(constants.ENDPOINT, constants.HF_HUB_ETAG_TIMEOUT)
-    paths = []
-    try:
-        for name in filenames:
-            paths.append(hf_hub_download(repo_id, name, revision=revision, cache_dir=cache_dir,
-                                         local_files_only=offline or bool(down)))
-    except Exception as err:  # every Hub failure becomes one reason
-        reason = (f"no network ({constants.ENDPOINT} did not answer: {down}; HF_HUB_OFFLINE=1 skips it), and not "
-                  f"in the Hub cache" if down else _hub_result(err, offline, filenames[len(paths)]))
-        raise DownloadFailed(f"hf-hub:{repo_id}", reason) from None
-    return os.path.dirname(paths[0])
 
 
 def is_offline() -> bool:
@@ -133,25 +102,6 @@ def download_to_temp(url: str, folder: str, timeout: float = DOWNLOAD_TIMEOUT_S,
         if reason:
             os.unlink(tmp)
     raise DownloadFailed(url, reason)
-
-
-def unreachable(endpoint: str, timeout: float) -> str | None:
-    """Why ``endpoint`` does not answer one request within ``timeout`` seconds, or None when it answers (any
-    HTTP status counts as an answer). No retries.
-
-    Example:
-        >>> unreachable('http://127.0.0.1:9', timeout=1)
-        'Connection refused'
-    """
-    try:
-        urllib.request.urlopen(urllib.request.Request(endpoint.rstrip("/") + "/", method="HEAD"),
-                               timeout=timeout).close()
-    except urllib.error.HTTPError:
-        return None
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", None) or err
-        return getattr(reason, "strerror", None) or str(reason)
-    return None
 
 
 def checkpoint_dir(cache_dir: str | os.PathLike | None = None) -> str:
