@@ -7,11 +7,10 @@ end in the first 8 hex digits of the file's SHA-256 (``resnet50_lpf4_finetune-ca
 ``torch.hub`` expects; the files lived under :data:`ZHANG_BASE_URL` (answering HTTP 403 since 2024).
 ``TIMM_AA_ZHANG_URL`` names another base URL (a mirror) to download them from.
 
-Tags: ``zhang_lpf4_ft_in1k`` (his filter-4 models fine-tuned from the torchvision baselines, the default of
-``pretrained=True``) and ``zhang_lpf{2,3,4,5}_in1k`` (trained from scratch with each filter size). Each config
-names the Hub repository ``<org>/<model>.<tag>``; ``<org>`` is ``timm-aa`` unless the environment variable
-``TIMM_AA_HUB_ORG`` says otherwise (read at import). Where the weights come from when that repository is
-missing: see ``sources.py``.
+Tags: ``zhang_lpf4_ft_in1k`` (the fine-tuned models) and ``zhang_lpf{2,3,4,5}_in1k`` (from scratch). Each
+config names the Hub repository ``<org>/<model>.<tag>``; ``<org>`` is ``timm-aa`` unless the environment
+variable ``TIMM_AA_HUB_ORG`` says otherwise (read at import). Where the weights come from when that repository
+is missing: see ``sources.py``.
 """
 
 from __future__ import annotations

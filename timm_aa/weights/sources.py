@@ -1,23 +1,14 @@
-"""Where the weights of a Zhang tag (``resnet50_aa.zhang_lpf4_ft_in1k``) come from, first that works:
-
-0. our converted copy in the cache (``<torch hub>/checkpoints/timm_aa/``), written by an earlier load: no network;
-1. the Hub repository of the tag's pretrained config (``timm-aa/<model>.<tag>``, see ``TIMM_AA_HUB_ORG``);
-2. his original file under its exact name in the folder named by ``TIMM_AA_ZHANG_DIR`` or in the torch hub
-   checkpoint folder (where his package downloaded it), its SHA-256 checked against the name's prefix;
-3. his original URL (``TIMM_AA_ZHANG_URL`` names a mirror), with the same check and a short timeout.
-
-A file from 2 or 3 is read with ``weights_only=True``, converted with the key map of ``zhang.py``, and cached
-as safetensors (written to a temporary file, then renamed). ``HF_HUB_OFFLINE=1`` makes no network request at
-all; without it, one request without retries (``HF_HUB_ETAG_TIMEOUT`` seconds at most) first checks that the Hub
-answers, so a machine without a network fails in seconds, not after the Hub client's retries. When every place
-fails, one :class:`~timm_aa.errors.TimmAAError` lists each with its result and the fix.
+"""Where the weights of a Zhang tag (``resnet50_aa.zhang_lpf4_ft_in1k``) come from, first that works: our converted
+copy in the cache, the Hub repository of the tag's pretrained config, his file on disk, his URL. What each place
+is and how its file is checked: docs/pretrained.md, "Where the weights come from". The Hub is reached through
+``hub_access.py``, so a machine without a network fails in seconds; when every place fails, one
+:class:`~timm_aa.errors.TimmAAError` lists each with its result and the fix.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import tempfile
 import urllib.error
 import urllib.request
@@ -92,7 +83,7 @@ def download_to_temp(url: str, folder: str, timeout: float = DOWNLOAD_TIMEOUT_S,
     except urllib.error.HTTPError as err:
         reason = f"HTTP {err.code}"
     except urllib.error.URLError as err:
-        timed_out = isinstance(err.reason, (TimeoutError, socket.timeout))
+        timed_out = isinstance(err.reason, TimeoutError)
         reason = f"timed out after {timeout:g} s" if timed_out else f"unreachable ({err.reason})"
     except TimeoutError:
         reason = f"timed out after {timeout:g} s"
