@@ -156,17 +156,6 @@ class OutputExists(TimmAAError):
         self.folder = folder
 
 
-def checkpoint_of(path: str) -> ZhangFile:
-    """The release entry a file named like his describes (its own hash prefix, or ``''`` when its name has none).
-
-    Example:
-        >>> checkpoint_of('weights/resnet50_lpf4_finetune-cad66808.pth').tag
-        'zhang_lpf4_ft_in1k'
-    """
-    release, filt_size, finetuned, digest = parse_file_name(path)
-    return ZhangFile(release.arch, release.model, filt_size, finetuned, digest or "")
-
-
 def verify_against_zhang(file: ZhangFile, state: dict[str, torch.Tensor], model: nn.Module,
                          atol: float = 1e-4) -> float:
     """Max abs logit difference between our converted model and his package's model with the same weights."""
@@ -203,7 +192,8 @@ def convert_checkpoint(path: str, owner: Owner, verify: bool | None = None,
 (torch.load(weights_only=True) cannot read it: FileNotFoundError); refused, nothing was loaded. His files are dicts \
 with a 'state_dict' of tensors, saved by torch.save.
     """
-    file = checkpoint_of(path)
+    release, filt_size, finetuned, digest = parse_file_name(path)
+    file = ZhangFile(release.arch, release.model, filt_size, finetuned, digest or "")  # its name's own hash prefix
     name = f"{file.model}.{file.tag}"
     if any(k.startswith(name + "/") for k in owner.marker.files) and not overwrite:
         raise OutputExists(owner.path(name))
