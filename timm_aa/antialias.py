@@ -1,18 +1,8 @@
 """Model surgery: make any timm CNN anti-aliased, keeping its trained weights.
 
-Following Zhang (ICML 2019), every downsampling step gets a low-pass filter before it subsamples:
-
-- ``MaxPool2d(k, s, p)`` becomes :class:`~timm_aa.layers.MaxBlurPool2d` (max-pool at stride 1, then blur);
-- ``AvgPool2d(s, s)`` becomes :class:`~timm_aa.layers.BlurPool2d`; other strided average pools run at
-  stride 1 followed by a BlurPool;
-- a strided 1x1 convolution (a projection shortcut) blurs and subsamples its input first
-  (:class:`~timm_aa.layers.BlurConv2d` with ``blur_first=True``);
-- any other strided convolution runs at stride 1 and the blur goes after its norm and activation
-  when its block has an anti-aliasing slot (``aa``, as timm's ResNet, EfficientNet, RegNet, CSPNet
-  and ByobNet blocks do), otherwise right after the convolution.
-
-The stem convolution (the first strided op, when it is a convolution) stays strided unless
-``stem=True``. No parameters are added: the original ``state_dict()`` loads with ``strict=True``.
+Following Zhang (ICML 2019), every downsampling step gets a low-pass filter before it subsamples; what each kind
+of step becomes (pools, projection shortcuts, other strided convolutions, the stem) is listed in docs/layers.md,
+"What antialias() does". No parameters are added: the original ``state_dict()`` loads with ``strict=True``.
 """
 
 from __future__ import annotations
@@ -144,10 +134,6 @@ def _circular_padding(model: nn.Module) -> None:
             module.padding_mode = "circular"
 
 
-def _has_attention(model: nn.Module) -> bool:
-    return any("attention" in type(m).__name__.lower() for m in model.modules())
-
-
 def antialias(
     model: nn.Module,
     aa_layer: str | type | Callable[..., nn.Module] = "blur",
@@ -157,7 +143,7 @@ def antialias(
     stem: bool = False,
     stem_max_pool: int | None = None,
 ) -> nn.Module:
-    """Anti-alias every downsampling step of a CNN in place and return it (see the module docstring).
+    """Anti-alias every downsampling step of a CNN in place and return it (the rules: docs/layers.md).
 
     Args:
         model: a timm (or any torch) CNN; modified in place.
@@ -191,7 +177,7 @@ def antialias(
         if any(isinstance(m, _AA_LAYERS) for m in model.modules()):
             return model  # already converted
         kind = type(model).__name__
-        if _has_attention(model):
+        if any("attention" in type(m).__name__.lower() for m in model.modules()):
             raise TimmAAError(
                 f"cannot anti-alias {kind}: it has attention layers and no strided convolution or pooling "
                 "after its stem/patch embedding; antialias() converts CNNs, not vision transformers"

@@ -1,10 +1,6 @@
-"""What ``antialias()`` puts where a network subsamples, from an ``aa_layer`` given the timm way: a name, a class
-or a ``functools.partial`` (as timm's ``aa_layer=``).
-
-Names: ``'blur'`` / ``'blurpool'`` (:class:`~timm_aa.layers.BlurPool2d`), ``'blurpc'`` (BlurPool with zero
-padding, timm's name), ``'aps'`` and ``'lps'`` (polyphase pools, optionally after a stride-1 blur). A class or
-partial is called as timm calls its ``aa_layer``: ``aa_layer(channels=C, stride=S)`` (or ``aa_layer(S)`` if it
-takes no channels); our own layers are recognised, so a ``partial(BlurPool2d, filt_size=3)`` fuses into
+"""What ``antialias()`` puts where a network subsamples, from an ``aa_layer`` given the timm way (its names, and
+how a class or partial is called: :func:`~timm_aa.antialias`). A class or partial that takes no channels is
+called as ``aa_layer(S)``; our own layers are recognised, so a ``partial(BlurPool2d, filt_size=3)`` fuses into
 MaxBlurPool where max-pools are replaced.
 """
 
