@@ -1,9 +1,6 @@
-"""What every command-line script shares: a user error (TimmAAError) becomes one line on stderr and exit status 2.
-
-The library words its errors in its own terms, naming parameters as Python does (``epochs=0``,
-``resume='latest'``, ``overwrite=True``); :func:`run_main` rewrites those to the script's flags (``--epochs 0``,
-``--resume latest``, ``--overwrite``). Any other exception is a bug: it propagates with its traceback.
-``--debug`` (or ``TIMM_AA_DEBUG=1``) prints the traceback of a user error too.
+"""What every command-line script shares: a user error (TimmAAError) becomes one line on stderr and exit status 2,
+in the script's flag terms (``--epochs 0`` for the library's ``epochs=0``); the rule, with ``--debug`` and the
+tracebacks of bugs: docs/reliability.md, "A user error is one line".
 
 This module imports only the standard library, so that the scripts can parse their arguments (and answer
 ``--help``) before torch is imported (see ``scripts/_bootstrap.py``).
@@ -66,16 +63,6 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> tup
     return given, bool(given.pop("debug", False))
 
 
-def debugging(flag: bool = False) -> bool:
-    """Whether tracebacks are wanted: ``flag`` (``--debug``) or ``TIMM_AA_DEBUG=1``.
-
-    Example:
-        >>> debugging(True)
-        True
-    """
-    return flag or os.environ.get(DEBUG_ENV, "") not in ("", "0")
-
-
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is when a message is logged (a redirect, pytest's capture)."""
 
@@ -104,11 +91,6 @@ def configure_logging(debug: bool = False) -> None:
         logger.addHandler(handler)
 
 
-def _flags(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    # argparse has no public accessor for its actions; _actions has been stable since Python 2.7
-    return {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
-
-
 _VALUE = r"""(\[[^\]]*\]|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s,;:)]+)"""
 
 
@@ -126,7 +108,8 @@ def in_flag_terms(message: str, parser: argparse.ArgumentParser | None) -> str:
     """
     if parser is None:
         return message
-    flags = _flags(parser)
+    # argparse has no public accessor for its actions; _actions has been stable since Python 2.7
+    flags = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
     if not flags:
         return message
 
@@ -157,7 +140,7 @@ def run_main(job: Callable[[], object], parser: argparse.ArgumentParser | None =
     # Imported here, not at the top: importing the timm_aa package loads torch (seconds), which --help must not.
     from timm_aa.errors import TimmAAError
 
-    debug = debugging(debug)
+    debug = debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")  # --debug or TIMM_AA_DEBUG=1
     configure_logging(debug)
     try:
         job()
