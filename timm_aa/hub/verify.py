@@ -15,12 +15,6 @@ class VerificationError(TimmAAError):
     """A Hub folder does not reproduce its source model."""
 
 
-def _probe(model: nn.Module, seed: int = 0) -> torch.Tensor:
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    size = tuple(cfg.get("input_size", (3, 224, 224)))
-    return torch.randn((2, *size), generator=torch.Generator().manual_seed(seed))
-
-
 def verify_folder(folder: str, source: nn.Module, atol: float = 1e-5) -> dict[str, float]:
     """Load ``folder`` with timm and with transformers; return each one's max abs logit difference to
     ``source``, raising :class:`VerificationError` when one exceeds ``atol`` or fails to load.
@@ -33,7 +27,9 @@ def verify_folder(folder: str, source: nn.Module, atol: float = 1e-5) -> dict[st
         {'timm': 0.0, 'transformers': 0.0}
     """
     source = source.eval()
-    x = _probe(source)
+    cfg = getattr(source, "pretrained_cfg", None) or {}
+    size = tuple(cfg.get("input_size", (3, 224, 224)))
+    x = torch.randn((2, *size), generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected = source(x)
     diffs = {}
