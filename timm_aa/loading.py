@@ -1,7 +1,5 @@
 """Create a model from what a user types: a timm name, ``hf-hub:``/``local-dir:``, a safetensors file, or
 ``ARCH:FILE.safetensors``.
-
-Used by the evaluation, training and publishing tools so they all accept the same model specs.
 """
 
 from __future__ import annotations

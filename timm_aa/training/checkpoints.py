@@ -1,12 +1,10 @@
 """Checkpoint folders: what they hold and how each file is read, keep-last-K, and the one to resume from.
 
 A checkpoint is ``OUTPUT/checkpoints/epoch-NNNN/``, staged in a temporary folder and installed whole through the
-run folder's :class:`~timm_aa.ownership.Owner` (its marker lists every file). It holds accelerate's
-``model.safetensors``, ``optimizer.bin`` and ``random_states_<process>.pkl`` (read with ``weights_only=True``:
-tensors and plain containers only, anything else stops the resume), ``ema.safetensors`` with ``ema``, and last our
-``trainer_state.json`` (run id, epoch, step, metrics, scheduler and Gumbel state, every value checked when read).
-Our state never goes through accelerate's ``register_for_checkpointing``, whose ``custom_checkpoint_*.pkl`` files
-are unpickled in full: a checkpoint holding one is refused, naming it. docs/reliability.md has the table.
+run folder's :class:`~timm_aa.ownership.Owner` (its marker lists every file); what it holds and how each file is
+read: docs/reliability.md, "Which files are trusted". Our state never goes through accelerate's
+``register_for_checkpointing``, whose ``custom_checkpoint_*.pkl`` files are unpickled in full: a checkpoint
+holding one is refused, naming it.
 """
 
 from __future__ import annotations
@@ -108,8 +106,8 @@ def save_checkpoint(accelerator: Accelerator, owner: Owner | None, state: dict[s
 
 
 def load_checkpoint(accelerator: Accelerator, path: str, ema: torch.nn.Module | None) -> dict[str, Any]:
-    """Restore the model, optimizer and random states of ``path`` (accelerate, as in the module docstring) and
-    the EMA weights; return the trainer state for the caller's scheduler and counters."""
+    """Restore the model, optimizer and random states of ``path`` (accelerate's files) and the EMA
+    weights; return the trainer state for the caller's scheduler and counters."""
     state = read_state(path)
     foreign = sorted(n for n in os.listdir(path) if n.startswith("custom_checkpoint_"))
     if foreign:
