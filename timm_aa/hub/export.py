@@ -29,7 +29,6 @@ from ..weights.checkpoint import read_safetensors_header
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.json"
-EXPORT_FILES = (WEIGHTS_NAME, CONFIG_NAME, METRICS_NAME)
 
 
 def model_args_of(model: nn.Module) -> dict[str, Any]:
