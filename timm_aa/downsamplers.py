@@ -21,13 +21,6 @@ METHODS = ("blur", "aps", "lps")
 _NAMES = {"blur": "blur", "blurpool": "blur", "blurpc": "blur", "aps": "aps", "lps": "lps"}
 
 
-def _square_stride(stride) -> int:
-    pair = (stride, stride) if isinstance(stride, int) else tuple(stride)
-    if pair[0] != pair[1]:
-        raise TimmAAError(f"polyphase sampling needs the same stride on both axes, got {pair}")
-    return int(pair[0])
-
-
 @dataclass(frozen=True)
 class Downsampling:
     """How one conversion subsamples: ``method`` ('blur', 'aps', 'lps', or 'custom' with ``factory``).
@@ -60,13 +53,12 @@ class Downsampling:
             return self._custom(channels, stride)
         if self.method == "blur":
             return BlurPool2d(channels, filt_size=self.filt_size, stride=stride, pad_mode=self.pad_mode)
-        s = _square_stride(stride)
-        if self.method == "aps":
-            pool: nn.Module = APSPool2d(s)
+        if self.method == "aps":  # the polyphase pools check the stride is the same on both axes
+            pool: nn.Module = APSPool2d(stride)
         else:
             if channels is None:
                 raise TimmAAError("LPS needs the channel count of every map it subsamples")
-            pool = LPSPool2d(channels, s)
+            pool = LPSPool2d(channels, stride)
         return pool if self.filt_size == 1 else nn.Sequential(self._pre_blur(channels), pool)
 
     def _pre_blur(self, channels: int | None) -> BlurPool2d:
@@ -76,7 +68,7 @@ class Downsampling:
         """A subsampler for a shortcut; polyphase ones are linked to their main branch by ``antialias``."""
         if self.method in ("blur", "custom"):
             return self.make(None, stride)
-        pool = APSPool2d(_square_stride(stride))
+        pool = APSPool2d(stride)
         return pool if self.filt_size == 1 else nn.Sequential(self._pre_blur(None), pool)
 
     def make_max(self, channels: int | None, kernel_size, stride, padding) -> nn.Module:

@@ -41,8 +41,9 @@ class ImageSource:
     """Images and labels, decoded lazily.
 
     Example:
-        >>> src = open_image_source('path/to/imagefolder')  # doctest: +SKIP
-        >>> src.load(0).size, src.labels[0], src.classes[:2]  # doctest: +SKIP
+        >>> src = ImageSource('toy', ['a.png'], [0], ['cat'], lambda i: Image.new('L', (4, 3)))
+        >>> src.load(0).mode, src.load(0).size, src.labeled
+        ('RGB', (4, 3), True)
     """
 
     name: str
@@ -110,8 +111,9 @@ def open_image_folder(root: str) -> ImageSource:
 def is_hf_dataset_dir(path: str) -> bool:
     """Whether ``path`` is a folder written by ``datasets``' ``save_to_disk``.
 
-    >>> is_hf_dataset_dir(".")
-    False
+    Example:
+        >>> is_hf_dataset_dir(".")
+        False
     """
     return os.path.isfile(os.path.join(path, "dataset_dict.json")) or os.path.isfile(
         os.path.join(path, "state.json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -108,7 +109,7 @@ def prepare_folder(source: str | Source, output: str, info: CardInfo | None = No
     with claim(output, "publish", overwrite=overwrite, writes=(WEIGHTS_NAME, CONFIG_NAME, CARD_NAME)) as owner:
         src = source if isinstance(source, Source) else load_source(source)
         model = src.model
-        info = info or CardInfo(None)
+        info = dataclasses.replace(info or CardInfo(None))  # a copy: the caller's CardInfo stays as it was
         if not info.repo_id:
             info.repo_id = f"your-org/{model_name(source if isinstance(source, str) else src.folder or '', model)}"
         info.metrics = info.metrics or (report_metrics if report_metrics is not None else src.metrics)

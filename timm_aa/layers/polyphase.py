@@ -61,7 +61,7 @@ def aps_weights(stack: torch.Tensor) -> torch.Tensor:
     return F.one_hot(norms.argmax(dim=1), stack.shape[1]).to(stack.dtype)
 
 
-def aps_pool2d(input: torch.Tensor, stride: int = 2) -> torch.Tensor:
+def aps_pool2d(input: torch.Tensor, stride: int | tuple[int, int] = 2) -> torch.Tensor:
     """Adaptive polyphase sampling: per sample, the polyphase component with the largest L2 norm.
 
     The functional twin of :class:`APSPool2d`. Exactly equivariant to circular shifts when H and W are multiples
@@ -86,7 +86,7 @@ class PolyphasePool2d(nn.Module):
         True
     """
 
-    def __init__(self, stride: int = 2, follow: PolyphasePool2d | None = None) -> None:
+    def __init__(self, stride: int | tuple[int, int] = 2, follow: PolyphasePool2d | None = None) -> None:
         super().__init__()
         self.stride = to_pair(stride, "stride", square=True)[0]
         self.last_weights: torch.Tensor | None = None
@@ -147,7 +147,7 @@ class LPSPool2d(PolyphasePool2d):
         True
     """
 
-    def __init__(self, channels: int, stride: int = 2, hidden: int | None = None, tau: float = 1.0,
+    def __init__(self, channels: int, stride: int | tuple[int, int] = 2, hidden: int | None = None, tau: float = 1.0,
                  follow: PolyphasePool2d | None = None) -> None:
         super().__init__(stride, follow)
         if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:

@@ -25,7 +25,7 @@ def evaluate_model(
     seed: int = 0,
     passes: int = 1,
 ) -> dict[str, float]:
-    """``{'top1', 'consistency', 'num_samples'}`` over the whole validation set.
+    """``{'top1', 'consistency', 'num_samples', 'num_unique_samples'}`` over the whole validation set.
 
     Example:
         >>> from accelerate import Accelerator

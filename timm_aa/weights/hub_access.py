@@ -9,6 +9,31 @@ import os
 import urllib.error
 import urllib.request
 
+from ..errors import TimmAAError
+
+
+class DownloadFailed(TimmAAError):
+    """The server could not be reached or did not answer 200; ``reason`` is the short form (``HTTP 403``)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"could not download {url}: {reason}")
+        self.url, self.reason = url, reason
+
+
+def is_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set, as read now or when the Hub client loaded.
+
+    Example:
+        >>> import unittest.mock
+        >>> with unittest.mock.patch.dict(os.environ, {'HF_HUB_OFFLINE': 'yes'}):
+        ...     is_offline()
+        True
+    """
+    from huggingface_hub import constants
+
+    now = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").upper()
+    return now in ("1", "ON", "YES", "TRUE") or bool(constants.HF_HUB_OFFLINE)
+
 
 def unreachable(endpoint: str, timeout: float) -> str | None:
     """Why ``endpoint`` does not answer one request within ``timeout`` seconds, or None when it answers (any
@@ -42,12 +67,10 @@ def hub_download(repo_id: str, filenames: list[str], revision: str | None = None
         ...     hub_download('nobody/nothing', ['config.json'])
         Traceback (most recent call last):
         ...
-        timm_aa.weights.sources.DownloadFailed: could not download hf-hub:nobody/nothing: offline (HF_HUB_OFFLINE=1) \
+        timm_aa.weights.hub_access.DownloadFailed: could not download hf-hub:nobody/nothing: offline (HF_HUB_OFFLINE=1) \
 and not in the Hub cache
     """
     from huggingface_hub import constants, hf_hub_download
-
-    from .sources import DownloadFailed, _hub_result, is_offline  # sources builds on this module
 
     offline = is_offline()
     down = None if offline else unreachable(constants.ENDPOINT, constants.HF_HUB_ETAG_TIMEOUT)
@@ -61,3 +84,26 @@ and not in the Hub cache
                   f"in the Hub cache" if down else _hub_result(err, offline, filenames[len(paths)]))
         raise DownloadFailed(f"hf-hub:{repo_id}", reason) from None
     return os.path.dirname(paths[0])
+
+
+def _hub_result(err: Exception, offline: bool, filename: str) -> str:
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if isinstance(err, GatedRepoError):
+        return f"{status or 403} (gated: accept its terms on the Hub and log in)"
+    if isinstance(err, RepositoryNotFoundError):
+        return f"{status or 404} (no such repository)"
+    if isinstance(err, LocalEntryNotFoundError):
+        if offline:
+            return "offline (HF_HUB_OFFLINE=1) and not in the Hub cache"
+        cause = err.__cause__ or err.__context__
+        return f"unreachable ({type(cause).__name__ if cause else 'no connection'}; HF_HUB_OFFLINE=1 skips the network)"
+    if isinstance(err, EntryNotFoundError) or status == 404:
+        return f"404 (the repository has no {filename})"
+    return f"HTTP {status}" if status else f"failed ({type(err).__name__}: {str(err).splitlines()[0][:200]})"

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .._io import atomic_path
 from ..errors import TimmAAError
 from .checkpoint import RefusedCheckpoint, check_hash, read_zhang_checkpoint
-from .hub_access import hub_download
+from .hub_access import DownloadFailed, hub_download, is_offline
 from .releases import ZhangFile
 from .zhang import convert_zhang_state_dict
 
@@ -30,27 +30,6 @@ ZHANG_DIR_ENV = "TIMM_AA_ZHANG_DIR"
 HUB_WEIGHTS_NAME = "model.safetensors"
 DOWNLOAD_TIMEOUT_S = 10.0
 _log = logging.getLogger(__name__)
-
-
-class DownloadFailed(TimmAAError):
-    """The server could not be reached or did not answer 200; ``reason`` is the short form (``HTTP 403``)."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"could not download {url}: {reason}")
-        self.url, self.reason = url, reason
-
-
-def is_offline() -> bool:
-    """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set, as read now or when the Hub client loaded.
-
-    Example:
-        >>> isinstance(is_offline(), bool)
-        True
-    """
-    from huggingface_hub import constants
-
-    now = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").upper()
-    return now in ("1", "ON", "YES", "TRUE") or bool(constants.HF_HUB_OFFLINE)
 
 
 def download_to_temp(url: str, folder: str, timeout: float = DOWNLOAD_TIMEOUT_S, progress: bool = True) -> str:
@@ -205,29 +184,6 @@ class _Search:
             f"{ZHANG_DIR_ENV}), or convert a copy under any name with "
             f"timm_aa.from_zhang(path, {f.arch!r}, filt_size={f.filt_size})."
         )
-
-
-def _hub_result(err: Exception, offline: bool, filename: str) -> str:
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        GatedRepoError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-    )
-
-    status = getattr(getattr(err, "response", None), "status_code", None)
-    if isinstance(err, GatedRepoError):
-        return f"{status or 403} (gated: accept its terms on the Hub and log in)"
-    if isinstance(err, RepositoryNotFoundError):
-        return f"{status or 404} (no such repository)"
-    if isinstance(err, LocalEntryNotFoundError):
-        if offline:
-            return "offline (HF_HUB_OFFLINE=1) and not in the Hub cache"
-        cause = err.__cause__ or err.__context__
-        return f"unreachable ({type(cause).__name__ if cause else 'no connection'}; HF_HUB_OFFLINE=1 skips the network)"
-    if isinstance(err, EntryNotFoundError) or status == 404:
-        return f"404 (the repository has no {filename})"
-    return f"HTTP {status}" if status else f"failed ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
 
 
 def zhang_weights(

@@ -58,21 +58,9 @@ def _our_state(arch: str, filt_size: int, kwargs: dict[str, Any]) -> dict[str, t
     return model.state_dict()
 
 
-def zhang_key_map(
-    state_dict: StateDict, arch: str, filt_size: int = 4, **model_kwargs: Any
-) -> dict[str, str]:
-    """Map each tensor key of Zhang's checkpoint to our model's key (blur filters and counters left out).
-
-    ``model_kwargs`` (e.g. ``num_classes``) are those of the target model.
-    Raises ``TimmAAError`` naming the first key that does not fit.
-
-    Example:
-        >>> import antialiased_cnns
-        >>> sd = antialiased_cnns.resnet18(filter_size=4).state_dict()
-        >>> zhang_key_map(sd, 'resnet18')['layer2.0.conv2.1.weight']
-        'layer2.0.conv2.weight'
-    """
-    sd = unwrap_state_dict(state_dict)
+def _fit(sd: StateDict, arch: str, filt_size: int,
+         model_kwargs: dict[str, Any]) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """The key map of an unwrapped state dict onto our model, and our model's state (built once, on meta)."""
     _check_filters(sd, filt_size)
     ours = _our_state(arch, filt_size, model_kwargs)
     theirs_keys = [k for k in sd if _kind(k) not in ("filt", "num_batches_tracked")]
@@ -91,7 +79,24 @@ def zhang_key_map(
         missing = our_keys[len(theirs_keys)] if extra is None else None
         what = f"has an extra key {extra!r}" if extra else f"lacks the tensor for our key {missing!r}"
         raise TimmAAError(f"checkpoint does not fit {arch} (filt_size={filt_size}): it {what}")
-    return mapping
+    return mapping, ours
+
+
+def zhang_key_map(
+    state_dict: StateDict, arch: str, filt_size: int = 4, **model_kwargs: Any
+) -> dict[str, str]:
+    """Map each tensor key of Zhang's checkpoint to our model's key (blur filters and counters left out).
+
+    ``model_kwargs`` (e.g. ``num_classes``) are those of the target model.
+    Raises ``TimmAAError`` naming the first key that does not fit.
+
+    Example:
+        >>> import antialiased_cnns
+        >>> sd = antialiased_cnns.resnet18(filter_size=4).state_dict()
+        >>> zhang_key_map(sd, 'resnet18')['layer2.0.conv2.1.weight']
+        'layer2.0.conv2.weight'
+    """
+    return _fit(unwrap_state_dict(state_dict), arch, filt_size, model_kwargs)[0]
 
 
 def convert_zhang_state_dict(
@@ -106,8 +111,7 @@ def convert_zhang_state_dict(
         (False, True)
     """
     sd = unwrap_state_dict(state_dict)
-    mapping = zhang_key_map(sd, arch, filt_size, **model_kwargs)
-    ours = _our_state(arch, filt_size, model_kwargs)
+    mapping, ours = _fit(sd, arch, filt_size, model_kwargs)
     out = {mine: sd[theirs].reshape(ours[mine].shape) for theirs, mine in mapping.items()}
     inverse = {mine: theirs for theirs, mine in mapping.items()}
     for key, value in ours.items():  # BN step counters: his where present, else zero
