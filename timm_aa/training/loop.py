@@ -64,25 +64,6 @@ class GumbelSchedule:
             setattr(self, key, float(value))
 
 
-@dataclass
-class TrainState:
-    """Counters saved in each checkpoint's JSON state.
-
-    Example:
-        >>> TrainState(epoch=3, global_step=120).state_dict()
-        {'epoch': 3, 'global_step': 120}
-    """
-
-    epoch: int = -1
-    global_step: int = 0
-
-    def state_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
-
-
 def build_model(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, list[str]]:
     """The model to train, with the ``init_from`` baseline weights copied in; returns the keys left fresh.
 
@@ -121,7 +102,8 @@ class _Run:
     data_cfg: dict[str, Any]
     batches: int
     ema: ModelEmaV3 | None = None
-    state: TrainState = field(default_factory=TrainState)
+    epoch: int = -1  # the last epoch done; epoch and global_step are saved in each checkpoint's JSON state
+    global_step: int = 0
     gumbel: GumbelSchedule = field(default_factory=GumbelSchedule)
 
 
@@ -167,14 +149,14 @@ def _prepare(cfg: TrainConfig, splits: DataSplits, accelerator: Accelerator) -> 
 def _resume(run: _Run, path: str, owner: Owner | None, continuing: bool) -> dict[str, Any]:
     """Load the checkpoint ``path``; in the same run, cut ``metrics.jsonl`` back to what it had seen."""
     saved = ckpt.load_checkpoint(run.accelerator, path, run.ema)
-    run.state.load_state_dict(saved)
+    run.epoch, run.global_step = saved["epoch"], saved["global_step"]
     run.scheduler.load_state_dict(saved["scheduler"])
     run.gumbel.load_state_dict(saved["gumbel"])
     if owner is not None:
         if continuing:
             write_metrics(owner, read_metrics(owner.folder)[: saved.get("metrics_lines", 0)])
         how = "resumed from" if continuing else f"new run in {owner.folder}, started from"
-        log.info("%s %s (epoch %d done, step %d)", how, path, run.state.epoch + 1, run.state.global_step)
+        log.info("%s %s (epoch %d done, step %d)", how, path, run.epoch + 1, run.global_step)
     return saved
 
 
@@ -189,15 +171,15 @@ def _epoch(run: _Run, epoch: int, owner: Owner | None, run_id: str) -> dict[str,
         result = evaluate_model(net, run.val_loader, accelerator, run.data_cfg["input_size"][-1], run.num_val,
                                 seed=cfg.seed, passes=cfg.eval_passes)
         metrics.update({f"{prefix}/{k}": v for k, v in result.items()})
-    run.state.epoch = epoch
-    accelerator.log(metrics, step=run.state.global_step)
+    run.epoch = epoch
+    accelerator.log(metrics, step=run.global_step)
     lines = 0
     if owner is not None:
-        records = read_metrics(owner.folder) + [{"step": run.state.global_step, **metrics}]
+        records = read_metrics(owner.folder) + [{"step": run.global_step, **metrics}]
         write_metrics(owner, records)
         lines = len(records)
-    state = {**run.state.state_dict(), "run": run_id, "metrics": metrics, "metrics_lines": lines,
-             "scheduler": run.scheduler.state_dict(), "gumbel": run.gumbel.state_dict()}
+    state = {"epoch": run.epoch, "global_step": run.global_step, "run": run_id, "metrics": metrics,
+             "metrics_lines": lines, "scheduler": run.scheduler.state_dict(), "gumbel": run.gumbel.state_dict()}
     ckpt.save_checkpoint(accelerator, owner, state, run.ema, cfg.keep_last)
     if cfg.log_epochs and accelerator.is_main_process:
         log.info("epoch %d: top-1 %.2f  consistency %.2f", epoch, metrics["val/top1"], metrics["val/consistency"])
@@ -249,7 +231,7 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
         if owner is not None and started_new:
             write_metrics(owner, [{"config": {k: str(v) for k, v in cfg.to_dict().items()}, "run": run_id}])
         accelerator.init_trackers(f"train-{run_id[:8]}", config={k: str(v) for k, v in cfg.to_dict().items()})
-        history = [_epoch(run, epoch, owner, run_id) for epoch in range(run.state.epoch + 1, cfg.epochs)]
+        history = [_epoch(run, epoch, owner, run_id) for epoch in range(run.epoch + 1, cfg.epochs)]
         final = history[-1] if history else saved.get("metrics", {})  # resumed after the last epoch
         export = _export(run, owner, splits, final)
         accelerator.end_training()
@@ -271,10 +253,10 @@ def _train_epoch(run: _Run, epoch: int) -> None:
             run.optimizer.step()
             run.optimizer.zero_grad()
         if accelerator.sync_gradients:
-            run.state.global_step += 1
-            run.scheduler.step_update(num_updates=run.state.global_step)
+            run.global_step += 1
+            run.scheduler.step_update(num_updates=run.global_step)
             if run.ema is not None:
-                run.ema.update(accelerator.unwrap_model(model), step=run.state.global_step)
+                run.ema.update(accelerator.unwrap_model(model), step=run.global_step)
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
