@@ -22,26 +22,20 @@ from .weights.hub_access import hub_download
 _TIMM_SOURCES = ("hf-hub", "hf_hub", "local-dir")  # timm's own prefixes: not ARCH:FILE
 
 
-def suggest_models(name: str, n: int = 5) -> list[str]:
-    """The registered timm model names closest to ``name``.
-
-    Example:
-        >>> suggest_models('resnet50aa')[0]
-        'resnet50_aa'
-    """
-    return difflib.get_close_matches(name, timm.list_models(), n=n, cutoff=0.6)
-
-
 def check_model_name(name: str) -> str:
     """Return ``name`` (with or without a ``.tag``) if timm knows it, else raise ``TimmAAError`` with suggestions.
 
     Example:
         >>> check_model_name('resnet18_aa')
         'resnet18_aa'
+        >>> check_model_name('resnet50aa')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: unknown model 'resnet50aa'; did you mean 'resnet50_aa', ...?
     """
     arch = name.split(".", 1)[0]
     if not timm.is_model(arch):
-        close = suggest_models(arch)
+        close = difflib.get_close_matches(arch, timm.list_models(), n=5, cutoff=0.6)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise TimmAAError(f"unknown model {name!r}{hint}")
     return name
@@ -55,15 +49,6 @@ def _classifier_outputs(arch: str, state: dict[str, torch.Tensor]) -> int | None
         if h and f"{h}.weight" in state:
             return int(state[f"{h}.weight"].shape[0])
     return None
-
-
-def _safetensors_arch(path: str) -> str:
-    meta = read_safetensors_header(path)
-    if "architecture" not in meta or not meta["architecture"]:
-        raise TimmAAError(
-            f"{path!r} has no 'architecture' in its metadata; name it as ARCH:{path} (e.g. resnet50_aa:{path})"
-        )
-    return meta["architecture"]
 
 
 def load_checkpoint_model(arch: str, path: str, **kwargs: Any) -> nn.Module:
@@ -168,6 +153,10 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
     if split is not None:
         return load_checkpoint_model(*split, **kwargs)
     if spec.endswith(".safetensors"):
-        return load_checkpoint_model(_safetensors_arch(spec), spec, **kwargs)  # with the file's model_args
+        arch = read_safetensors_header(spec).get("architecture")
+        if not arch:
+            raise TimmAAError(f"{spec!r} has no 'architecture' in its metadata; name it as ARCH:{spec} (e.g. "
+                              f"resnet50_aa:{spec})")
+        return load_checkpoint_model(arch, spec, **kwargs)  # with the file's model_args
     check_model_name(spec)
     return timm.create_model(spec, pretrained=pretrained, **kwargs)
