@@ -1,18 +1,11 @@
 """Zhang's released ImageNet-1k checkpoints: the one table the model registrations, pretrained configs,
 converter and downloads all derive from, and the pretrained configs of its tags.
 
-Each architecture has a filter-4 model fine-tuned from the torchvision baseline (his best, and the default
-of ``pretrained=True``); nine also have models trained from scratch with filters 2 to 5. His file names
-end in the first 8 hex digits of the file's SHA-256 (``resnet50_lpf4_finetune-cad66808.pth``), as
-``torch.hub`` expects; the files lived under :data:`ZHANG_BASE_URL` (answering HTTP 403 since 2024).
-``TIMM_AA_ZHANG_URL`` names another base URL (a mirror) to download them from.
-
-Tags: ``zhang_lpf4_ft_in1k`` (the fine-tuned models) and ``zhang_lpf{2,3,4,5}_in1k`` (from scratch). Each
-config names the Hub repository ``<org>/<model>.<tag>``; ``<org>`` is ``timm-aa`` unless the environment
-variable ``TIMM_AA_HUB_ORG`` says otherwise (read at import). Where the weights come from when that repository
-is missing: see ``sources.py``.
+Which tags exist, how his files are named and the Hub repository each tag names (``TIMM_AA_HUB_ORG``, read at
+import): docs/pretrained.md. His files lived under :data:`ZHANG_BASE_URL`, which answers HTTP 403 since 2024;
+``TIMM_AA_ZHANG_URL`` names a mirror. Where the weights come from when the Hub repository is missing: see
+``sources.py``.
 """
-
 from __future__ import annotations
 
 import os
@@ -31,16 +24,6 @@ DEFAULT_HUB_ORG = "timm-aa"
 
 _TAG = re.compile(r"^zhang_lpf(\d)(_ft)?_in1k$")
 _FILE = re.compile(r"^(?P<arch>[a-z0-9_]+?)_lpf(?P<filt>\d)(?P<ft>_finetune)?(?:-(?P<hash>[0-9a-f]{8,64}))?\.pth$")
-
-
-def zhang_tag(filt_size: int, finetuned: bool) -> str:
-    """Our pretrained tag for one of Zhang's checkpoints.
-
-    Example:
-        >>> zhang_tag(4, finetuned=True), zhang_tag(3, finetuned=False)
-        ('zhang_lpf4_ft_in1k', 'zhang_lpf3_in1k')
-    """
-    return f"zhang_lpf{filt_size}{'_ft' if finetuned else ''}_in1k"
 
 
 def parse_zhang_tag(tag: str | None) -> tuple[int, bool] | None:
@@ -71,7 +54,8 @@ class ZhangFile:
 
     @property
     def tag(self) -> str:
-        return zhang_tag(self.filt_size, self.finetuned)
+        """Our pretrained tag for it: ``zhang_lpf4_ft_in1k`` (fine-tuned) or ``zhang_lpf{2,3,4,5}_in1k``."""
+        return f"zhang_lpf{self.filt_size}{'_ft' if self.finetuned else ''}_in1k"
 
     @property
     def url(self) -> str:
