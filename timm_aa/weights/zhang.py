@@ -52,17 +52,13 @@ def _check_filters(sd: StateDict, filt_size: int) -> None:
             )
 
 
-def _our_state(arch: str, filt_size: int, kwargs: dict[str, Any]) -> dict[str, torch.Tensor]:
-    with torch.device("meta"):
-        model = timm.create_model(zhang_model_name(arch), filt_size=filt_size, **kwargs)
-    return model.state_dict()
-
-
 def _fit(sd: StateDict, arch: str, filt_size: int,
          model_kwargs: dict[str, Any]) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     """The key map of an unwrapped state dict onto our model, and our model's state (built once, on meta)."""
     _check_filters(sd, filt_size)
-    ours = _our_state(arch, filt_size, model_kwargs)
+    with torch.device("meta"):
+        model = timm.create_model(zhang_model_name(arch), filt_size=filt_size, **model_kwargs)
+    ours = model.state_dict()
     theirs_keys = [k for k in sd if _kind(k) not in ("filt", "num_batches_tracked")]
     our_keys = [k for k in ours if _kind(k) != "num_batches_tracked"]
     mapping = {}
@@ -75,9 +71,8 @@ def _fit(sd: StateDict, arch: str, filt_size: int,
             )
         mapping[theirs] = mine
     if len(theirs_keys) != len(our_keys):
-        extra = theirs_keys[len(our_keys)] if len(theirs_keys) > len(our_keys) else None
-        missing = our_keys[len(theirs_keys)] if extra is None else None
-        what = f"has an extra key {extra!r}" if extra else f"lacks the tensor for our key {missing!r}"
+        what = (f"has an extra key {theirs_keys[len(our_keys)]!r}" if len(theirs_keys) > len(our_keys) else
+                f"lacks the tensor for our key {our_keys[len(theirs_keys)]!r}")
         raise TimmAAError(f"checkpoint does not fit {arch} (filt_size={filt_size}): it {what}")
     return mapping, ours
 
