@@ -42,12 +42,10 @@ def plot_consistency(report: ConsistencyReport, path: str) -> None:
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(protocols), 4))
     width = 0.8 / len(models)
     for i, model in enumerate(models):
-        values = []
-        for p in protocols:
-            rows = report.rows(model=model, protocol=p)
-            values.append(rows[0].consistency if rows and rows[0].consistency is not None else 0.0)
+        rows = {r.protocol: r for r in report.rows(model=model)}
+        values = [(rows[p].consistency or 0.0) if p in rows else 0.0 for p in protocols]
         xs = [j + (i - (len(models) - 1) / 2) * width for j in range(len(protocols))]
-        first = report.rows(model=model)[0]
+        first = next(iter(rows.values()))
         bars = ax.bar(xs, values, width, label=first.label, hatch="//" if first.random_weights else None)
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(range(len(protocols)), protocols)

@@ -92,14 +92,13 @@ def evaluate_consistency(
     passes = s.passes if {"random", "circular"} & set(s.protocols) else 1
     tallies = {e.name: _Tally() for e in entries}
     skipped: list[int] = []
-    max_offset = s.resize - s.crop
     for e in entries:
         e.model.eval().to(s.device)
     bar = tqdm(total=passes * len(loader), desc="consistency", disable=not progress)
     with torch.inference_mode():
         for p in range(passes):
             count = len(loader) if s.offsets == "per-batch" else len(source)
-            offsets = draw_offsets(s.seed, p, count, max_offset)
+            offsets = draw_offsets(s.seed, p, count, s.resize - s.crop)
             shifts = draw_shifts(s.seed, p, len(source), s.max_shift)
             for b, batch in enumerate(loader):
                 bar.update(1)
