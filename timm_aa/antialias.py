@@ -32,8 +32,7 @@ def _is_strided(module: nn.Module) -> bool:
         return max(module.stride) > 1
     if type(module) in (nn.MaxPool2d, nn.AvgPool2d):
         stride = module.stride if module.stride is not None else module.kernel_size
-        stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
-        return max(stride) > 1
+        return (stride if isinstance(stride, int) else max(stride)) > 1
     return False
 
 
@@ -91,16 +90,14 @@ def _convert_conv(site: _Site, sites: list[_Site], down: Downsampling) -> nn.Mod
     """Convert one strided conv; return the module that now subsamples (for linking shortcuts)."""
     conv = site.module
     place = dict(device=conv.weight.device, dtype=conv.weight.dtype)
-    if type(conv) is nn.Conv2d and _is_pointwise(conv):
-        new = BlurConv2d.from_conv(conv, blur_first=True, pool=down.make_follower(conv.stride).to(**place))
-        setattr(site.parent, site.attr, new)
-        return new.blur
-    if _aa_slot(site, sites):
+    pointwise = type(conv) is nn.Conv2d and _is_pointwise(conv)  # a projection shortcut: blur first
+    if not pointwise and _aa_slot(site, sites):
         site.parent.aa = down.make(conv.out_channels, conv.stride).to(**place)
         conv.stride = (1, 1)
         return site.parent.aa
     if type(conv) is nn.Conv2d:
-        new = BlurConv2d.from_conv(conv, blur_first=False, pool=down.make(conv.out_channels, conv.stride).to(**place))
+        pool = down.make_follower(conv.stride) if pointwise else down.make(conv.out_channels, conv.stride)
+        new = BlurConv2d.from_conv(conv, blur_first=pointwise, pool=pool.to(**place))
         setattr(site.parent, site.attr, new)
         return new.blur
     # a conv subclass with its own forward (e.g. timm's Conv2dSame, StdConv2d): subsample its output

@@ -59,17 +59,15 @@ class Downsampling:
             if channels is None:
                 raise TimmAAError("LPS needs the channel count of every map it subsamples")
             pool = LPSPool2d(channels, stride)
-        return pool if self.filt_size == 1 else nn.Sequential(self._pre_blur(channels), pool)
-
-    def _pre_blur(self, channels: int | None) -> BlurPool2d:
-        return BlurPool2d(channels, filt_size=self.filt_size, stride=1, pad_mode=self.pad_mode)
+        if self.filt_size == 1:
+            return pool
+        return nn.Sequential(BlurPool2d(channels, filt_size=self.filt_size, stride=1, pad_mode=self.pad_mode), pool)
 
     def make_follower(self, stride) -> nn.Module:
         """A subsampler for a shortcut; polyphase ones are linked to their main branch by ``antialias``."""
-        if self.method in ("blur", "custom"):
-            return self.make(None, stride)
-        pool = APSPool2d(stride)
-        return pool if self.filt_size == 1 else nn.Sequential(self._pre_blur(None), pool)
+        if self.method == "lps":  # a follower takes its main branch's choice: an APS pool, no scorer of its own
+            return Downsampling("aps", self.filt_size, self.pad_mode).make(None, stride)
+        return self.make(None, stride)
 
     def make_max(self, channels: int | None, kernel_size, stride, padding) -> nn.Module:
         """Replacement of ``MaxPool2d(kernel_size, stride, padding)``: dense max-pool, then subsampling."""
