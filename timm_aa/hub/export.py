@@ -29,6 +29,8 @@ from ..weights.checkpoint import read_safetensors_header
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.json"
+PROVENANCE_KEYS = ("tag", "description", "origin_url", "license", "notes")
+DATA_KEYS = ("input_size", "crop_pct", "crop_mode", "interpolation", "mean", "std")
 
 
 def model_args_of(model: nn.Module) -> dict[str, Any]:
@@ -44,12 +46,6 @@ def model_args_of(model: nn.Module) -> dict[str, Any]:
 
     args = getattr(model, "_model_args", None) or {}
     return {k: args[k] for k in AA_DEFAULTS if k in args}
-
-
-PROVENANCE_KEYS = ("tag", "description", "origin_url", "license", "notes")
-
-
-DATA_KEYS = ("input_size", "crop_pct", "crop_mode", "interpolation", "mean", "std")
 
 
 def hub_config(model: nn.Module, label_names: list[str] | None = None, provenance: dict[str, Any] | None = None,

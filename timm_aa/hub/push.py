@@ -80,9 +80,8 @@ README.md): build it with prepare_folder first
     marker, why = read_marker(folder, "publish")
     files = sorted(marker.files) if marker else []
     missing = [f for f in (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME) if f not in files]
-    if marker is None or marker.pending or missing:
-        why = why or (f"it lacks {', '.join(missing)}" if missing or marker is None else
-                      "its last publish was interrupted")
+    if missing or marker.pending:  # no marker: no files, so all three are missing
+        why = why or (f"it lacks {', '.join(missing)}" if missing else "its last publish was interrupted")
         raise TimmAAError(f"{folder!r} is not a complete publish folder ({why}): build it with prepare_folder first")
     check_reachable()
     api = HfApi(token=token)
