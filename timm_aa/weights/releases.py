@@ -118,8 +118,6 @@ ZHANG_RELEASES: tuple[ZhangRelease, ...] = (
     _R("alexnet", "alexnet_aa", "AlexNet", "alexnet", "20598a7a",
        {2: "da8aca74", 3: "f9bbc410", 4: "0114fe25", 5: "4fa3706a"}),
 )
-#: his architecture name -> our registered model (derived from the table)
-ARCH_TO_MODEL: dict[str, str] = {r.arch: r.model for r in ZHANG_RELEASES}
 
 
 def zhang_releases(family: str | None = None) -> tuple[ZhangRelease, ...]:
@@ -170,7 +168,7 @@ def parse_file_name(path: str) -> tuple[ZhangRelease, int, bool, str | None]:
     """
     base = os.path.basename(path)
     match = _FILE.match(base)
-    if not match or match.group("arch") not in ARCH_TO_MODEL:
+    if not match or match.group("arch") not in {r.arch for r in ZHANG_RELEASES}:  # his names, not ours
         raise TimmAAError(f"{base!r} is not named like Zhang's checkpoints (ARCH_lpfK[_finetune]-HASH.pth, e.g. "
                           "resnet50_lpf4_finetune-cad66808.pth); name it so, or load it with "
                           "timm_aa.from_zhang(path, arch, filt_size)")

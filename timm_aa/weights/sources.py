@@ -61,11 +61,9 @@ def download_to_temp(url: str, folder: str, timeout: float = DOWNLOAD_TIMEOUT_S,
         return tmp
     except urllib.error.HTTPError as err:
         reason = f"HTTP {err.code}"
-    except urllib.error.URLError as err:
-        timed_out = isinstance(err.reason, TimeoutError)
-        reason = f"timed out after {timeout:g} s" if timed_out else f"unreachable ({err.reason})"
-    except TimeoutError:
-        reason = f"timed out after {timeout:g} s"
+    except (urllib.error.URLError, TimeoutError) as err:  # a timeout comes bare, or as the reason of a URLError
+        cause = getattr(err, "reason", err)
+        reason = f"timed out after {timeout:g} s" if isinstance(cause, TimeoutError) else f"unreachable ({cause})"
     except OSError as err:
         reason = f"failed ({err})"
     finally:
