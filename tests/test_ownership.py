@@ -20,6 +20,7 @@ from conftest import run_script
 from timm_aa.errors import TimmAAError
 from timm_aa.hub import write_export
 from timm_aa.ownership import HOST_TAG, LOCK, TEMP, claim, marker_name, read_marker
+from timm_aa.training.checkpoints import STATE_FILE
 from timm_aa.training.trackers import read_metrics
 
 FAST = ["--model", "resnet18_aa", "--input-size", "32", "--crop-pct", "0.8", "--batch-size", "8", "--aug", "shift",
@@ -231,22 +232,22 @@ def test_a_killed_build_takes_its_compiler_down(tmp_path):
     assert gone, "the compiler outlived the process that started it"
 
 
-@pytest.mark.parametrize("umask", [0o022, 0o027])
-def test_outputs_follow_the_umask(tmp_path, umask):
-    """Case 10: exports were 0700 / 0600 whatever the umask (mkdtemp)."""
-    old = os.umask(umask)
+def test_outputs_follow_the_umask(digits_folder, tmp_path):
+    """Case 10: exports were 0700 / 0600 whatever the umask (mkdtemp); a training run's folders and files now follow
+    it, as save_pretrained's do."""
+    from train import main
+
+    old = os.umask(0o027)
     try:
-        with claim(str(tmp_path / "run"), "train") as owner:
-            staged = owner.stage_dir()
-            write_export(timm.create_model("resnet18_aa", num_classes=2), staged)
-            export = owner.install_dir("export", staged)
-            owner.write_json("metrics.jsonl", {})
+        assert main([*FAST, "--data", str(digits_folder), "--output", str(tmp_path / "run"), "--epochs", "1"]) == 0
     finally:
         os.umask(old)
-    assert os.stat(export).st_mode & 0o777 == 0o777 & ~umask
-    for path in (os.path.join(export, "model.safetensors"), os.path.join(export, "config.json"),
-                 str(tmp_path / "run" / "metrics.jsonl"), str(tmp_path / "run" / marker_name("train"))):
-        assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask, path
+    export, checkpoint = tmp_path / "run" / "export", tmp_path / "run" / "checkpoints" / "epoch-0000"
+    for folder in (export, checkpoint):
+        assert os.stat(folder).st_mode & 0o777 == 0o750, folder
+    for path in (export / "model.safetensors", export / "config.json", checkpoint / STATE_FILE,
+                 tmp_path / "run" / "metrics.jsonl", tmp_path / "run" / marker_name("train")):
+        assert os.stat(path).st_mode & 0o777 == 0o640, path
 
 
 def test_a_marker_whose_files_changed_is_not_trusted(tmp_path):
