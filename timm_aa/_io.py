@@ -60,11 +60,9 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
         f.write("\n")
 
 
-def check_writable(folder: str, argument: str = "output") -> None:
+def check_writable(folder: str) -> None:
     """Raise TimmAAError unless files can be created in ``folder`` (or, if it does not exist yet, in the
     nearest existing folder above it). Called before long work, so that it does not end in a failed write.
-
-    ``argument`` names the parameter that gave ``folder``, for the message.
 
     Example:
         >>> check_writable(tempfile.mkdtemp())
@@ -77,11 +75,11 @@ def check_writable(folder: str, argument: str = "output") -> None:
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        raise TimmAAError(f"{argument}={folder!r} is not a folder: {existing!r} is a file; choose another folder")
+        raise TimmAAError(f"output={folder!r} is not a folder: {existing!r} is a file; choose another folder")
     try:
         fd, probe = tempfile.mkstemp(dir=existing, prefix=".tmp-write-test-")
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
         reason = os.strerror(err.errno) if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else str(err)
-        raise TimmAAError(f"{argument}={folder!r} is not writable ({reason}): choose another folder") from None
+        raise TimmAAError(f"output={folder!r} is not writable ({reason}): choose another folder") from None
