@@ -25,8 +25,7 @@ def zhang_cfg(**kwargs: Any) -> dict[str, Any]:
         first_conv="conv1", classifier="fc", paper_ids=PAPER_ID,
         paper_name="Making Convolutional Networks Shift-Invariant Again",
     )
-    cfg.update(kwargs)
-    return cfg
+    return {**cfg, **kwargs}
 
 
 def base_cfg(base: str, **kwargs: Any) -> dict[str, Any]:
@@ -42,6 +41,4 @@ def base_cfg(base: str, **kwargs: Any) -> dict[str, Any]:
     keep = ("num_classes", "input_size", "pool_size", "crop_pct", "crop_mode", "interpolation", "mean", "std",
             "first_conv", "classifier", "test_input_size", "test_crop_pct", "fixed_input_size")
     cfg = {k: getattr(src, k) for k in keep if getattr(src, k, None) is not None}
-    cfg.update(url="", paper_ids=PAPER_ID)
-    cfg.update(kwargs)
-    return cfg
+    return {**cfg, "url": "", "paper_ids": PAPER_ID, **kwargs}

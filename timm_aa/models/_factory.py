@@ -53,7 +53,6 @@ def create_aa(variant: str, base: str | type[nn.Module], pretrained: bool = Fals
         >>> model.maxpool, model.fc.out_features
         (MaxBlurPool2d(kernel_size=[2, 2], stride=[2, 2], padding=[0, 0], filt_size=3, pad_mode='reflect'), 10)
     """
-    kwargs = dict(kwargs)
     cfg = resolve_pretrained_cfg(variant, pretrained_cfg=kwargs.pop("pretrained_cfg", None),
                                  pretrained_cfg_overlay=kwargs.pop("pretrained_cfg_overlay", None))
     converted = isinstance(base, str)
@@ -63,9 +62,8 @@ def create_aa(variant: str, base: str | type[nn.Module], pretrained: bool = Fals
     if pretrained:
         cfg = _with_weights(variant, cfg, kwargs.get("cache_dir"))
     if not converted:
-        feature_cfg = dict(flatten_sequential=True)
-        model = build_model_with_cfg(base, variant, pretrained, pretrained_cfg=cfg, feature_cfg=feature_cfg, **aa,
-                                     **kwargs)
+        model = build_model_with_cfg(base, variant, pretrained, pretrained_cfg=cfg,
+                                     feature_cfg=dict(flatten_sequential=True), **aa, **kwargs)
     else:
         late_load = pretrained and aa["aa_layer"] == "lps"  # LPS adds scorers: its weights fit only after conversion
         if late_load and kwargs.get("features_only"):
