@@ -115,9 +115,7 @@ def is_hf_dataset_dir(path: str) -> bool:
         >>> is_hf_dataset_dir(".")
         False
     """
-    return os.path.isfile(os.path.join(path, "dataset_dict.json")) or os.path.isfile(
-        os.path.join(path, "state.json")
-    )
+    return any(os.path.isfile(os.path.join(path, name)) for name in ("dataset_dict.json", "state.json"))
 
 
 def open_hf_dataset(name_or_path: str, split: str | None = None) -> ImageSource:
@@ -131,10 +129,8 @@ def open_hf_dataset(name_or_path: str, split: str | None = None) -> ImageSource:
     except ImportError:
         raise TimmAAError("reading Hugging Face datasets needs the 'datasets' package: pip install datasets") from None
     try:
-        if os.path.isdir(name_or_path):
-            ds = datasets.load_from_disk(name_or_path)
-        else:
-            ds = datasets.load_dataset(name_or_path)
+        load = datasets.load_from_disk if os.path.isdir(name_or_path) else datasets.load_dataset
+        ds = load(name_or_path)
     except (OSError, ConnectionError, ValueError) as err:  # not found, not cached and offline, not a dataset
         raise TimmAAError(f"cannot open the dataset {name_or_path!r} ({type(err).__name__}: {err})") from None
     if isinstance(ds, datasets.DatasetDict):
@@ -167,10 +163,8 @@ def open_image_source(spec: str, split: str | None = None) -> ImageSource:
     """
     if not spec:
         raise TimmAAError("no data path given")
-    if spec.startswith("hf:"):
-        return open_hf_dataset(spec[3:], split)
-    if os.path.isdir(spec) and is_hf_dataset_dir(spec):
-        return open_hf_dataset(spec, split)
+    if spec.startswith("hf:") or is_hf_dataset_dir(spec):
+        return open_hf_dataset(spec.removeprefix("hf:"), split)
     return open_image_folder(spec)
 
 
