@@ -23,17 +23,15 @@ def copy_weights(target: nn.Module, source_state: dict[str, torch.Tensor], class
     target_state = target.state_dict()
     skipped = []
     for key, value in target_state.items():
-        if key not in source_state and ".scorer." in key:
-            skipped.append(key)
-            continue
         if key not in source_state:
-            raise TimmAAError(f"the weights lack {key!r} of the model")
-        if source_state[key].shape != value.shape:
-            if any(key.startswith(c + ".") for c in classifier):
-                skipped.append(key)
-                continue
-            raise TimmAAError(f"the weights do not fit: {key!r} is {tuple(source_state[key].shape)} there, "
-                              f"{tuple(value.shape)} in the model")
+            if ".scorer." not in key:
+                raise TimmAAError(f"the weights lack {key!r} of the model")
+            skipped.append(key)
+        elif source_state[key].shape != value.shape:
+            if not any(key.startswith(c + ".") for c in classifier):
+                raise TimmAAError(f"the weights do not fit: {key!r} is {tuple(source_state[key].shape)} there, "
+                                  f"{tuple(value.shape)} in the model")
+            skipped.append(key)
     extra = sorted(set(source_state) - set(target_state))
     if extra:
         raise TimmAAError(f"the weights have keys the model lacks, e.g. {extra[0]!r}")
