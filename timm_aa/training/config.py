@@ -65,18 +65,15 @@ class TrainConfig:
     model_kwargs: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        if self.aug not in AUGMENTATIONS:
-            raise TimmAAError(f"aug={self.aug!r}: must be one of {', '.join(AUGMENTATIONS)}")
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise TimmAAError(f"mixed_precision={self.mixed_precision!r}: must be one of {', '.join(MIXED_PRECISION)}")
-        for name in ("epochs", "batch_size", "grad_accum", "keep_last", "eval_passes"):
-            if getattr(self, name) < 1:
+        for name, choices in (("aug", AUGMENTATIONS), ("mixed_precision", MIXED_PRECISION)):
+            if getattr(self, name) not in choices:
+                raise TimmAAError(f"{name}={getattr(self, name)!r}: must be one of {', '.join(choices)}")
+        for name in ("epochs", "batch_size", "grad_accum", "keep_last", "eval_passes", "input_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:  # input_size None: the model's own
                 raise TimmAAError(f"{name}={getattr(self, name)}: must be at least 1")
         for name in ("lr", "weight_decay", "min_lr", "warmup_epochs", "workers"):
             if getattr(self, name) < 0:  # lr=0 is honoured (e.g. to recalibrate BatchNorm statistics only)
                 raise TimmAAError(f"{name}={getattr(self, name)}: must not be negative")
-        if self.input_size is not None and self.input_size < 1:
-            raise TimmAAError(f"input_size={self.input_size}: must be at least 1")
         if self.crop_pct is not None and not 0 < self.crop_pct <= 1:
             raise TimmAAError(f"crop_pct={self.crop_pct}: must be in (0, 1]")
         for name in ("hflip", "ema_decay"):
