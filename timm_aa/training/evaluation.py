@@ -38,25 +38,21 @@ def evaluate_model(
         (4, 4)
     """
     model.eval()
-    correct, agree, seen = [], [], []
+    batches = []  # per batch, gathered from every process: (hit, same, idx)
     tables = None
     with torch.inference_mode():
         for x, y, idx in loader:
             if tables is None:
-                max_offset = x.shape[-1] - crop
-                tables = [draw_offsets(seed, p, num_items, max_offset) for p in range(passes)]
+                tables = [draw_offsets(seed, p, num_items, x.shape[-1] - crop) for p in range(passes)]
             hit = model(center_crop(x, crop)).argmax(1) == y
             same = torch.stack(
                 [random_agreement(model, x, t[idx.cpu()].to(x.device), crop) for t in tables], 1
             )
-            hit, same, idx = accelerator.gather_for_metrics((hit, same, idx))
-            correct.append(hit.cpu())
-            agree.append(same.cpu())
-            seen.append(idx.cpu())
-    seen_all = torch.cat(seen)
+            batches.append([t.cpu() for t in accelerator.gather_for_metrics((hit, same, idx))])
+    correct, agree, seen = (torch.cat(column) for column in zip(*batches, strict=True))
     return {
-        "top1": 100.0 * torch.cat(correct).double().mean().item(),
-        "consistency": 100.0 * torch.cat(agree).double().mean().item(),
-        "num_samples": int(seen_all.numel()),
-        "num_unique_samples": int(seen_all.unique().numel()),
+        "top1": 100.0 * correct.double().mean().item(),
+        "consistency": 100.0 * agree.double().mean().item(),
+        "num_samples": int(seen.numel()),
+        "num_unique_samples": int(seen.unique().numel()),
     }
