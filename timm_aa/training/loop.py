@@ -78,15 +78,6 @@ def build_model(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, list[str
     return model, fresh
 
 
-def _data_config(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
-    data_cfg = resolve_model_data_config(model)
-    if cfg.input_size:
-        data_cfg["input_size"] = (3, cfg.input_size, cfg.input_size)
-    if cfg.crop_pct:
-        data_cfg["crop_pct"] = cfg.crop_pct
-    return data_cfg
-
-
 @dataclass
 class _Run:
     """What a training run works with, built by :func:`_prepare`."""
@@ -115,7 +106,11 @@ def _prepare(cfg: TrainConfig, splits: DataSplits, accelerator: Accelerator) -> 
     model, fresh = build_model(cfg, len(splits.classes))
     if fresh and accelerator.is_main_process:
         log.info("init_from: the class count differs, classifier left freshly initialised: %s", fresh)
-    data_cfg = _data_config(model, cfg)
+    data_cfg = resolve_model_data_config(model)
+    if cfg.input_size:
+        data_cfg["input_size"] = (3, cfg.input_size, cfg.input_size)
+    if cfg.crop_pct:
+        data_cfg["crop_pct"] = cfg.crop_pct
     crop = data_cfg["input_size"][-1]
     check_input_size(model, crop, f"input_size={crop}", cfg.model)
     train_set = TransformedImages(splits.train, train_transform(data_cfg, cfg.aug, cfg.hflip))
