@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list
 from accelerate.utils import load as accelerate_load
 from safetensors.torch import load_file, save_file
 
@@ -89,8 +90,6 @@ def save_checkpoint(accelerator: Accelerator, owner: Owner | None, state: dict[s
     """
     staged = [owner.stage_dir() if owner is not None else None]
     if accelerator.num_processes > 1:
-        from accelerate.utils import broadcast_object_list
-
         broadcast_object_list(staged)
     accelerator.save_state(staged[0])
     accelerator.wait_for_everyone()
