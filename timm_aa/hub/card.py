@@ -73,8 +73,7 @@ def metrics_from_report(path: str, model: str | None = None) -> list[dict[str, A
         ...
         timm_aa.errors.TimmAAError: cannot read the consistency report '/nonexistent.json' (No such file or directory)
     """
-    report = load_report(path)
-    rows = report["results"]
+    rows = load_report(path)["results"]
     for i, row in enumerate(rows):
         check_fields(f"{path} (results[{i}])", row, REPORT_ROW_RULES, "write it again with scripts/evaluate.py")
     names = sorted({r["model"] for r in rows})
@@ -88,10 +87,6 @@ def metrics_from_report(path: str, model: str | None = None) -> list[dict[str, A
     if any(r.get("weights") == "random" for r in rows):
         raise TimmAAError(f"eval_json={path!r}: its rows for {rows[0]['model']!r} were measured with random "
                           "weights; evaluate the published weights instead")
-    return _metrics_of(rows)
-
-
-def _metrics_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     if rows[0].get("accuracy") is not None:
         out.append(dict(name="top-1 accuracy", type="accuracy", value=rows[0]["accuracy"], split="validation",
