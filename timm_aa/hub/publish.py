@@ -76,9 +76,7 @@ def model_name(source: str, model: nn.Module) -> str:
     arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
     if not carries_weights(source) and not os.path.exists(source) and "/" not in source:
         return source  # a timm name, with its tag
-    path = os.path.abspath(source.split(":", 1)[1] if source.startswith("local-dir:") else source)
-    if path.endswith(".safetensors"):
-        path = path[: -len(".safetensors")]
+    path = os.path.abspath(source.removeprefix("local-dir:")).removesuffix(".safetensors")
     run = os.path.basename(path)
     if run == "export":
         run = os.path.basename(os.path.dirname(path))
@@ -113,8 +111,7 @@ def prepare_folder(source: str | Source, output: str, info: CardInfo | None = No
         if not info.repo_id:
             info.repo_id = f"your-org/{model_name(source if isinstance(source, str) else src.folder or '', model)}"
         info.metrics = info.metrics or (report_metrics if report_metrics is not None else src.metrics)
-        if src.provenance.get("license"):
-            info.license = src.provenance["license"]
+        info.license = src.provenance.get("license") or info.license
         info.summary = info.summary or src.provenance.get("description")
         if info.provenance is None and src.provenance.get("origin_url"):
             info.provenance = f"converted from the original release ({src.provenance['origin_url']}), logits verified"
