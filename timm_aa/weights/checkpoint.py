@@ -30,22 +30,20 @@ class RefusedCheckpoint(TimmAAError):
         self.path, self.reason = path, reason
 
 
-def hash_in_name(path: str | os.PathLike) -> str | None:
-    """The hash prefix a file name carries (``...-cad66808.pth``), as torch.hub names them.
-
-    Example:
-        >>> hash_in_name('resnet50_lpf4_finetune-cad66808.pth'), hash_in_name('w.pth')
-        ('cad66808', None)
-    """
-    match = _HASH_IN_NAME.search(os.path.basename(os.fspath(path)))
-    return match.group(1) if match else None
-
-
 def check_hash(path: str | os.PathLike, prefix: str | None = None) -> str:
     """The file's SHA-256; ``RefusedCheckpoint`` when it does not start with ``prefix`` (default: the hash
-    prefix in the file's name; no check when the name has none)."""
+    prefix in the file's name, ``...-cad66808.pth`` as torch.hub names them; no check when the name has none).
+
+    Example:
+        >>> import tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), 'hello-2cf24dba.pth')
+        >>> _ = open(path, 'w').write('hello')
+        >>> check_hash(path)[:12]
+        '2cf24dba5fb0'
+    """
     path = os.fspath(path)
-    prefix = prefix or hash_in_name(path)
+    match = _HASH_IN_NAME.search(os.path.basename(path))
+    prefix = prefix or (match.group(1) if match else None)
     digest = sha256_file(path)
     if prefix and not digest.startswith(prefix):
         raise RefusedCheckpoint(path, f"hash mismatch (its SHA-256 begins {digest[:len(prefix)]}, its name says "
@@ -73,7 +71,7 @@ def unwrap_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     for key, value in sd.items():
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"checkpoint entry {key!r} is a {type(value).__name__}, not a tensor")
-        out[key[len("module."):] if key.startswith("module.") else key] = value
+        out[key.removeprefix("module.")] = value
     return out
 
 
