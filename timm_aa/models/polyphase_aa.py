@@ -1,11 +1,7 @@
 """ResNets with polyphase downsampling: APS (``*_aps``) and LPS (``*_lps``), circular padding throughout.
 
-In eval mode they are exactly invariant to circular shifts of inputs whose sides are multiples of 32
-(every downsampling, the stem included, picks its polyphase component adaptively, and the shortcut of each
-residual block follows its main branch's choice). Other input sizes run, padded circularly to the next
-multiple at each subsampling, without that guarantee. ``filt_size`` > 1 adds a stride-1 blur before each
-polyphase choice (default 1: none). APS adds no parameters; LPS adds small scorers that start out choosing
-as APS does.
+In eval mode they are exactly invariant to circular shifts of inputs whose sides are multiples of 32; how, what
+other sizes get, what ``filt_size`` adds and what LPS learns: docs/layers.md, "Beyond BlurPool".
 """
 
 from __future__ import annotations

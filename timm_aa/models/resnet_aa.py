@@ -1,8 +1,5 @@
-"""Anti-aliased ResNets in Zhang's exact layout (the models of his release table), and ResNet-D.
-
-Zhang's layout: stem conv stays strided; MaxPool(2, stride 1) + BlurPool; the strided 3x3 conv runs
-at stride 1 with a BlurPool after its BN+ReLU; the projection shortcut is BlurPool + 1x1 conv.
-Parameter names are timm's, so timm baseline weights load unchanged.
+"""Anti-aliased ResNets in Zhang's exact layout (the models of his release table), and ResNet-D. The layout, and
+why timm's baseline weights load unchanged: README.md, "Registered models".
 """
 
 from __future__ import annotations
