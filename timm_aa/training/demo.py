@@ -1,9 +1,6 @@
 """The embedded demo: train a baseline and its anti-aliased variant identically on real digits, several
-seeds, and report top-1 and shift-consistency (mean and spread).
-
-Both models start from the same random weights (same seed, same parameter order), see the same
-batches, and are trained on centered crops only (no augmentation), so any difference in how they
-react to shifts comes from the architecture.
+seeds, and report top-1 and shift-consistency (mean and spread). Why only the architecture differs: README.md
+(the same initial weights too, from the same seed and the same parameter order).
 """
 
 from __future__ import annotations
