@@ -101,8 +101,7 @@ def prepare_folder(source: str | Source, output: str, info: CardInfo | None = No
     """
     source_folder = source.folder if isinstance(source, Source) else source if os.path.isdir(source) else None
     check_writable(output)
-    if source_folder is not None:
-        check_disjoint(output, {"model": source_folder})
+    check_disjoint(output, {"model": source_folder})  # a model name or a Source without a folder: None, skipped
     report_metrics = metrics_from_report(eval_json, eval_model) if eval_json else None
     with claim(output, "publish", overwrite=overwrite, writes=(WEIGHTS_NAME, CONFIG_NAME, CARD_NAME)) as owner:
         src = source if isinstance(source, Source) else load_source(source)
