@@ -74,8 +74,7 @@ def build_model(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, list[str
     """
     model = create_model_from_spec(cfg.model, pretrained=cfg.pretrained, num_classes=num_classes,
                                    **(cfg.model_kwargs or {}))
-    fresh = init_from(model, cfg.init_from) if cfg.init_from else []
-    return model, fresh
+    return model, (init_from(model, cfg.init_from) if cfg.init_from else [])
 
 
 @dataclass
