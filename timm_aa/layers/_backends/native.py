@@ -172,6 +172,7 @@ def _load(path: Path) -> ctypes.CDLL:
 
 
 @functools.lru_cache(maxsize=1)
+@torch.compiler.assume_constant_result  # torch.compile takes the result as is: it cannot trace into the lock
 def kernel() -> ctypes.CDLL | None:
     """The loaded kernel, building it on first use; None where it cannot be built (then the reference runs).
 
