@@ -4,6 +4,10 @@
 - :class:`MaxBlurPool2d` / :func:`max_blur_pool2d`: max-pool at stride 1, then BlurPool;
 - :class:`BlurConv2d`: a strided conv whose subsampling is a BlurPool (``nn.Conv2d``'s parameter names);
 - :class:`APSPool2d` / :func:`aps_pool2d`, :class:`LPSPool2d`: adaptive and learnable polyphase sampling;
+- :class:`AliasFreeDownsample2d` / :func:`alias_free_downsample2d`, :class:`AliasFreeActivation` /
+  :func:`alias_free_activation`, :class:`AliasFreeLayerNorm2d` / :func:`alias_free_layer_norm2d`,
+  :class:`AliasFreeConv2d`: the alias-free layers of AFC (Michaeli et al., CVPR 2023), exactly equivariant to
+  fractional circular shifts; :func:`fit_polynomial`: their activations' starting polynomial;
 - :func:`binomial_filter1d`, :func:`binomial_filter2d`: the filters.
 
 BlurPool and MaxBlurPool run on the fastest backend for their input: one-pass Triton kernels on CUDA, a C kernel
@@ -19,6 +23,16 @@ Example:
 
 from __future__ import annotations
 
+from .alias_free import (
+    AliasFreeActivation,
+    AliasFreeDownsample2d,
+    AliasFreeLayerNorm2d,
+    alias_free_activation,
+    alias_free_downsample2d,
+    alias_free_layer_norm2d,
+    fit_polynomial,
+)
+from .alias_free_conv import AliasFreeConv2d
 from .blur_conv import BlurConv2d
 from .blur_pool import BlurPool2d, blur_pool2d
 from .filters import binomial_filter1d, binomial_filter2d
@@ -27,14 +41,22 @@ from .polyphase import APSPool2d, LPSPool2d, PolyphasePool2d, aps_pool2d
 
 __all__ = [
     "APSPool2d",
+    "AliasFreeActivation",
+    "AliasFreeConv2d",
+    "AliasFreeDownsample2d",
+    "AliasFreeLayerNorm2d",
     "BlurConv2d",
     "BlurPool2d",
     "LPSPool2d",
     "MaxBlurPool2d",
     "PolyphasePool2d",
+    "alias_free_activation",
+    "alias_free_downsample2d",
+    "alias_free_layer_norm2d",
     "aps_pool2d",
     "binomial_filter1d",
     "binomial_filter2d",
     "blur_pool2d",
+    "fit_polynomial",
     "max_blur_pool2d",
 ]
