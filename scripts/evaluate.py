@@ -1,8 +1,18 @@
-r"""Shift-consistency of timm models, by the protocols of Zhang (ICML 2019).
+r"""Shift-consistency of timm models, by the protocols of Zhang (ICML 2019) and the fractional and worst-case ones
+of Michaeli et al. (CVPR 2023).
 
     python scripts/evaluate.py --model resnet18 --model resnet18_aa --pretrained --data DIR \
         --protocol random --protocol diagonal --protocol circular --output OUT
     python scripts/evaluate.py --model resnet18_aa:runs/train/export/model.safetensors --data DIR
+    python scripts/evaluate.py --model resnet18_aps --pretrained --data DIR --protocol fractional \
+        --protocol adversarial --fractional-steps 2
+
+random: two crops at random offsets; diagonal: the crop at every diagonal offset; circular / fractional: two
+circular shifts of the centre crop by random integer / real amounts (Fourier phase shifts); adversarial: the
+centre crop against every circular shift of a grid (integers in [-M, M] on each axis, M = --adversarial-max-shift,
+with --fractional-steps K also every 1/K pixel between them); adversarial-crop: against every crop offset in
+[0, R - S] on each axis. The worst-case protocols report the images no shift changes and the top-1 under the
+worst shift.
 
 DIR is an ImageFolder (DIR/<class>/<image>), a flat folder of images (no labels), a folder saved with
 datasets' save_to_disk, or hf:NAME for a dataset in the local Hugging Face cache. Unreadable images are
@@ -47,7 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"random protocol: one offset pair per batch (Zhang's code) or per image "
                         f"(default {d['offsets']})")
     p.add_argument("--max-shift", type=int,
-                   help=f"circular shifts are drawn in [-M, M) (default {d['max_shift']})")
+                   help=f"circular and fractional shifts are drawn in [-M, M) (default {d['max_shift']})")
+    p.add_argument("--adversarial-max-shift", type=int, metavar="M",
+                   help=f"adversarial protocol: every shift in [-M, M] on each axis, (2MK+1)^2 forward passes per "
+                        f"image (default {d['adversarial_max_shift']})")
+    p.add_argument("--fractional-steps", type=int, metavar="K",
+                   help=f"adversarial protocol: K grid steps per pixel, 1 = integer shifts only "
+                        f"(default {d['fractional_steps']})")
     p.add_argument("--batch-size", type=int, help=f"images per forward pass (default {d['batch_size']})")
     p.add_argument("--workers", type=int,
                    help=f"data-loading worker processes (default {d['workers']}: load in the main process)")

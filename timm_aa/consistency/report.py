@@ -6,7 +6,7 @@ JSON schema ``timm-aa/consistency/1``::
      "versions": {"timm_aa", "timm", "torch", "python"},
      "data": {"source", "num_images", "num_skipped", "skipped": [ids], "labeled", "num_classes"},
      "settings": {"protocols", "resize" (R), "crop" (S), "passes", "seed", "offsets", "max_shift",
-                  "batch_size", "channels_last"},
+                  "adversarial_max_shift", "fractional_steps", "batch_size", "channels_last"},
      "results": [{"model", "architecture", "weights" (a file / hub spec, "pretrained" or "random"),
                   "random_weights" (true for untrained models: their numbers describe no trained model), "protocol",
                   "consistency" (%), "accuracy" (center-crop top-1 %, null without labels), "num_images", "resize",
@@ -16,7 +16,13 @@ JSON schema ``timm-aa/consistency/1``::
 Protocol extras: ``random``: ``offsets`` (per-batch | per-image); ``circular``: ``max_shift``;
 ``diagonal``: ``target``, ``diagonal_offsets``, ``true_class_prob`` and ``accuracy_per_offset`` (one per
 offset), ``spread`` (mean over images of max - min true-class probability across offsets); its
-``consistency`` is the % of images whose top-1 class is the same at every offset.
+``consistency`` is the % of images whose top-1 class is the same at every offset. ``fractional`` (two real
+circular shifts per image, as Fourier phase shifts): ``max_shift``. ``adversarial`` (every shift of the grid
+``[-max_shift, max_shift]**2`` with step ``1 / fractional_steps``) and ``adversarial-crop`` (every crop offset in
+``[0, max_offset]**2``, ``max_offset`` = R - S): ``max_shift`` and ``fractional_steps``, or ``max_offset``;
+``num_shifts`` (shifts or offsets tried per image, besides the unshifted centre crop), ``worst_case_accuracy``
+(% of images correct at the centre crop and at every shift; null without labels), ``seconds_per_image`` (the
+protocol's own time); their ``consistency`` is the % of images whose top-1 class no shift of the grid changes.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 from ..errors import TimmAAError
 
 SCHEMA = "timm-aa/consistency/1"
+WORST_CASE = ("adversarial", "adversarial-crop")  # protocols with a worst-case top-1 (``worst_case_accuracy``)
 
 
 def versions() -> dict[str, str]:
@@ -92,16 +99,20 @@ class ConsistencyReport:
         return [r for r in self.results if model in (None, r.model) and protocol in (None, r.protocol)]
 
     def table(self) -> str:
-        """One line per model: top-1 and each protocol's consistency."""
+        """One line per model: top-1 and each protocol's consistency; a worst-case protocol adds its worst-case
+        top-1 (``worst top-1``: correct at every shift of the grid)."""
         protocols = list(dict.fromkeys(r.protocol for r in self.results))
         models = list(dict.fromkeys(r.model for r in self.results))
+        columns = [(p, "consistency", p) for p in protocols]
+        for p in [p for p in protocols if p in WORST_CASE]:
+            columns.insert(columns.index((p, "consistency", p)) + 1, (p, "worst_case_accuracy", "worst top-1"))
         width = max(len("model"), *(len(r.label) for r in self.results))  # one label per model
-        head = f"{'model':<{width}}  {'top-1':>7}" + "".join(f"  {p:>9}" for p in protocols) + f"  {'img/s':>8}"
+        head = f"{'model':<{width}}  {'top-1':>7}" + "".join(f"  {c[2]:>9}" for c in columns) + f"  {'img/s':>8}"
         lines = [head, "-" * len(head)]
         for m in models:
             rows = {r.protocol: r for r in self.rows(model=m)}
             first = next(iter(rows.values()))  # top-1, speed and label are the model's, the same in every row
-            cells = "".join(f"  {_fmt(rows[p].consistency) if p in rows else '':>9}" for p in protocols)
+            cells = "".join(f"  {_cell(rows.get(p), key):>{max(9, len(name))}}" for p, key, name in columns)
             speed = _fmt(first.images_per_second)
             lines.append(f"{first.label:<{width}}  {_fmt(first.accuracy):>7}{cells}  {speed:>8}")
         if any(r.random_weights for r in self.results):
@@ -112,6 +123,12 @@ class ConsistencyReport:
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+def _cell(row: ResultRow | None, key: str) -> str:
+    if row is None:
+        return ""
+    return _fmt(row.consistency if key == "consistency" else row.extra.get(key))
 
 
 def load_report(path: str) -> dict[str, Any]:

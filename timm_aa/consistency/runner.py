@@ -14,10 +14,20 @@ from tqdm.auto import tqdm
 from ..data import ImageSource
 from ..errors import TimmAAError
 from .dataset import ResizedImages, collate_resized
-from .protocols import center_crop, circular_agreement, diagonal_sweep, random_agreement
-from .report import ConsistencyReport, ResultRow, versions
+from .protocols import (
+    adversarial_crops,
+    adversarial_shifts,
+    center_crop,
+    circular_agreement,
+    crop_grid,
+    diagonal_sweep,
+    fractional_agreement,
+    random_agreement,
+    shift_grid,
+)
+from .report import WORST_CASE, ConsistencyReport, ResultRow, versions
 from .settings import ConsistencySettings
-from .shifts import draw_offsets, draw_shifts
+from .shifts import draw_fractional_shifts, draw_offsets, draw_shifts
 
 
 @dataclass
@@ -43,12 +53,21 @@ class _Tally:
     def __init__(self) -> None:
         self.random: list[torch.Tensor] = []
         self.circular: list[torch.Tensor] = []
+        self.fractional: list[torch.Tensor] = []
+        self.worst = {p: _Worst() for p in WORST_CASE}  # the worst-case protocols
         self.correct: list[torch.Tensor] = []
         self.diag_probs: list[torch.Tensor] = []
         self.diag_preds: list[torch.Tensor] = []
         self.diag_correct: list[torch.Tensor] = []
         self.seconds = 0.0
         self.timed = 0
+
+
+class _Worst:
+    def __init__(self) -> None:
+        self.consistent: list[torch.Tensor] = []  # per image: the top-1 class is the same at every grid row
+        self.correct: list[torch.Tensor] = []  # per image (labelled data): correct at every grid row
+        self.seconds = 0.0
 
 
 def _pct(values: list[torch.Tensor]) -> float | None:
@@ -89,7 +108,7 @@ def evaluate_consistency(
     s = settings
     dataset = ResizedImages(source, s.resize, [e.interpolation for e in entries])
     loader = DataLoader(dataset, batch_size=s.batch_size, num_workers=s.workers, collate_fn=collate_resized)
-    passes = s.passes if {"random", "circular"} & set(s.protocols) else 1
+    passes = s.passes if {"random", "circular", "fractional"} & set(s.protocols) else 1
     tallies = {e.name: _Tally() for e in entries}
     skipped: list[int] = []
     for e in entries:
@@ -100,6 +119,7 @@ def evaluate_consistency(
             count = len(loader) if s.offsets == "per-batch" else len(source)
             offsets = draw_offsets(s.seed, p, count, s.resize - s.crop)
             shifts = draw_shifts(s.seed, p, len(source), s.max_shift)
+            fractional = draw_fractional_shifts(s.seed, p, len(source), s.max_shift)
             for b, batch in enumerate(loader):
                 bar.update(1)
                 if p == 0:
@@ -110,12 +130,12 @@ def evaluate_consistency(
                 batch_offsets = offsets[b].expand(len(idx), 4) if s.offsets == "per-batch" else offsets[idx]
                 for e in entries:
                     _measure(e, tallies[e.name], batch["images"][e.interpolation], labels, batch_offsets,
-                             shifts[idx], first_pass=p == 0, settings=s)
+                             shifts[idx], fractional[idx], first_pass=p == 0, settings=s)
     bar.close()
     return _report(entries, tallies, source, settings, passes, sorted(skipped))
 
 
-def _measure(entry, tally, images, labels, offsets, shifts, first_pass, settings) -> None:
+def _measure(entry, tally, images, labels, offsets, shifts, fractional, first_pass, settings) -> None:
     s, predict = settings, _predictor(entry, settings)
     x = _normalise(images, entry, s.device)
     if "random" in s.protocols:
@@ -123,6 +143,8 @@ def _measure(entry, tally, images, labels, offsets, shifts, first_pass, settings
     center = center_crop(x, s.crop)
     if "circular" in s.protocols:
         tally.circular.append(circular_agreement(predict, center, shifts).cpu())
+    if "fractional" in s.protocols:
+        tally.fractional.append(fractional_agreement(predict, center, fractional).cpu())
     if not first_pass:
         return
     start = time.perf_counter()
@@ -140,6 +162,26 @@ def _measure(entry, tally, images, labels, offsets, shifts, first_pass, settings
         tally.diag_probs.append(probs.cpu())
         tally.diag_preds.append(preds.cpu())
         tally.diag_correct.append((preds == target[:, None]).cpu())
+    for protocol in WORST_CASE:
+        if protocol in s.protocols:
+            _worst_case(predict, tally.worst[protocol], protocol, x, center, labels if labeled else None, s)
+
+
+def _worst_case(predict, worst: _Worst, protocol: str, x, center, labels, settings) -> None:
+    """The top-1 class at every shift (or crop offset) of the protocol's grid; row 0 is the unshifted centre crop."""
+    s = settings
+    start = time.perf_counter()
+    if protocol == "adversarial":
+        preds = adversarial_shifts(predict, center, shift_grid(s.adversarial_max_shift, s.fractional_steps),
+                                   s.batch_size)
+    else:
+        preds = adversarial_crops(predict, x, crop_grid(s.resize - s.crop), s.crop, s.batch_size)
+    if x.is_cuda:
+        torch.cuda.synchronize()
+    worst.seconds += time.perf_counter() - start
+    worst.consistent.append((preds == preds[:, :1]).all(1))
+    if labels is not None:
+        worst.correct.append((preds == labels.cpu()[:, None]).all(1))
 
 
 def _report(entries, tallies, source, settings, passes, skipped) -> ConsistencyReport:
@@ -170,12 +212,29 @@ def _report(entries, tallies, source, settings, passes, skipped) -> ConsistencyR
         if "circular" in s.protocols:
             rows.append(ResultRow(**base, protocol="circular", consistency=_pct(t.circular), passes=passes,
                                   extra=dict(max_shift=s.max_shift)))
+        if "fractional" in s.protocols:
+            rows.append(ResultRow(**base, protocol="fractional", consistency=_pct(t.fractional), passes=passes,
+                                  extra=dict(max_shift=s.max_shift)))
+        for protocol in WORST_CASE:
+            if protocol in s.protocols:
+                rows.append(ResultRow(**base, protocol=protocol, consistency=_pct(t.worst[protocol].consistent),
+                                      passes=1, extra=_worst_extra(t.worst[protocol], protocol, s, num_images)))
     data = dict(source=source.name, num_images=num_images, num_skipped=len(skipped),
                 skipped=[source.ids[i] for i in skipped], labeled=source.labeled,
                 num_classes=len(source.classes) if source.classes else None)
     settings_dict = {k: v for k, v in asdict(s).items() if k not in ("workers", "device")}
     settings_dict["protocols"] = list(s.protocols)
     return ConsistencyReport(data=data, settings=settings_dict, results=rows, versions=versions())
+
+
+def _worst_extra(worst: _Worst, protocol: str, settings: ConsistencySettings, num_images: int) -> dict:
+    s = settings
+    if protocol == "adversarial":
+        grid = dict(max_shift=s.adversarial_max_shift, fractional_steps=s.fractional_steps,
+                    num_shifts=len(shift_grid(s.adversarial_max_shift, s.fractional_steps)) - 1)
+    else:
+        grid = dict(max_offset=s.resize - s.crop, num_shifts=len(crop_grid(s.resize - s.crop)) - 1)
+    return dict(**grid, worst_case_accuracy=_pct(worst.correct), seconds_per_image=worst.seconds / num_images)
 
 
 def _architecture(model: nn.Module) -> str | None:

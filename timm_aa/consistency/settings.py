@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..errors import TimmAAError
 
-PROTOCOLS = ("random", "diagonal", "circular")
+PROTOCOLS = ("random", "diagonal", "circular", "fractional", "adversarial", "adversarial-crop")
 OFFSET_MODES = ("per-batch", "per-image")
 
 
@@ -17,6 +17,11 @@ OFFSET_MODES = ("per-batch", "per-image")
 class ConsistencySettings:
     """How to measure. ``resize`` is R, ``crop`` is S; ``offsets`` says whether the random protocol draws
     one offset pair per batch (Zhang's code) or per image; ``device`` is a torch device name.
+
+    ``max_shift`` bounds the circular and fractional protocols' random shifts (``[-max_shift, max_shift)``). The
+    adversarial protocol tries every shift ``(dy, dx)`` of the grid ``[-adversarial_max_shift,
+    adversarial_max_shift]**2`` with step ``1 / fractional_steps``: ``(2 * M * K + 1)**2`` forward passes per image
+    (81 by default), so its bound is its own; ``adversarial-crop`` tries every crop offset in ``[0, R - S]**2``.
 
     Example:
         >>> ConsistencySettings(protocols=('random', 'diagonal')).passes
@@ -34,6 +39,8 @@ class ConsistencySettings:
     seed: int = 0
     offsets: str = "per-batch"
     max_shift: int = 32
+    adversarial_max_shift: int = 4
+    fractional_steps: int = 1
     batch_size: int = 32
     workers: int = 0
     channels_last: bool = False
@@ -48,7 +55,7 @@ class ConsistencySettings:
             raise TimmAAError(f"offsets={self.offsets!r}: must be one of {', '.join(OFFSET_MODES)}")
         if not 0 < self.crop <= self.resize:
             raise TimmAAError(f"crop={self.crop}: must be positive and at most resize={self.resize}")
-        for name in ("passes", "batch_size", "max_shift"):
+        for name in ("passes", "batch_size", "max_shift", "adversarial_max_shift", "fractional_steps"):
             if getattr(self, name) < 1:
                 raise TimmAAError(f"{name}={getattr(self, name)}: must be at least 1")
         if self.workers < 0:
