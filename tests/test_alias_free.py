@@ -13,7 +13,7 @@ from conftest import randomize_batchnorm
 from torch import nn
 
 import timm_aa  # noqa: F401  (registers resnet18_aa / resnet18_aps)
-import timm_aa.layers.alias_free as af
+import timm_aa.layers.spectral as spectral
 from timm_aa.alias_free import alias_free, new_parameter_names
 from timm_aa.consistency import fractional_roll
 from timm_aa.errors import TimmAAError
@@ -52,7 +52,7 @@ def _ideal_reference(x: np.ndarray, out: tuple[int, int], band: tuple[int, int] 
 @pytest.mark.parametrize("size,stride", [((8, 8), 2), ((12, 10), 2), ((9, 15), 3), ((7, 9), 2), ((16, 16), 4)])
 @pytest.mark.parametrize("path", ["matmul", "fft"])
 def test_downsample_is_the_ideal_low_pass(size, stride, path, monkeypatch):
-    monkeypatch.setattr(af, "MATRIX_MAX_SIZE", 256 if path == "matmul" else 0)
+    monkeypatch.setattr(spectral, "MATRIX_MAX_SIZE", 256 if path == "matmul" else 0)
     x = torch.randn(2, 3, *size, dtype=torch.float64)
     out = alias_free_downsample2d(x, stride)
     assert out.shape[-2:] == (-(-size[0] // stride), -(-size[1] // stride))
@@ -304,3 +304,15 @@ def test_unconvertible_models_are_refused_unchanged():
     assert {n: type(m) for n, m in model.named_modules()} == before
     with pytest.raises(TimmAAError, match="global 'max' pooling"):
         alias_free(timm.create_model("resnet18", global_pool="max"))
+
+
+def test_converted_models_train_trace_and_build_on_meta():
+    model = alias_free(timm.create_model("resnet18", num_classes=4)).train()
+    model(torch.randn(4, 3, 40, 40)).logsumexp(1).mean().backward()
+    assert model.act1.coefficients.grad.abs().sum() > 0 and model.conv1.weight.grad.abs().sum() > 0
+    features = timm.models.create_feature_extractor(model.eval(), return_nodes=["layer2", "layer4"])  # fx
+    assert [f.shape for f in features(torch.randn(1, 3, 64, 64)).values()] == [(1, 128, 8, 8), (1, 512, 2, 2)]
+    with torch.device("meta"):
+        meta = alias_free(timm.create_model("convnext_tiny", depths=(1, 1, 1, 1)))
+    assert {p.device.type for p in meta.parameters()} == {"meta"}
+    assert meta(torch.empty(2, 3, 64, 64, device="meta")).shape == (2, 1000)

@@ -207,7 +207,7 @@ def test_cli_fractional_and_adversarial(digits_folder, tmp_path, capsys):
     from evaluate import main  # scripts/ is on sys.path via conftest
 
     out = tmp_path / "out"
-    argv = ["--model", "resnet18", "--allow-random-weights", "--data", str(digits_folder / "val"), "--resize", "48",
+    argv = ["--model", "test_resnet", "--allow-random-weights", "--data", str(digits_folder / "val"), "--resize", "44",
             "--crop", "40", "--passes", "1", "--protocol", "fractional", "--protocol", "adversarial", "--protocol",
             "adversarial-crop", "--adversarial-max-shift", "1", "--fractional-steps", "2", "--output", str(out),
             "--no-progress"]
@@ -218,7 +218,7 @@ def test_cli_fractional_and_adversarial(digits_folder, tmp_path, capsys):
     rows = {r["protocol"]: r for r in report["results"]}
     assert set(rows) == {"fractional", "adversarial", "adversarial-crop"}
     assert rows["adversarial"]["num_shifts"] == 24 and rows["adversarial"]["fractional_steps"] == 2
-    assert rows["adversarial-crop"]["num_shifts"] == 80 and rows["adversarial-crop"]["max_offset"] == 8
+    assert rows["adversarial-crop"]["num_shifts"] == 24 and rows["adversarial-crop"]["max_offset"] == 4
     assert report["settings"]["adversarial_max_shift"] == 1 and report["settings"]["fractional_steps"] == 2
     assert 0 <= rows["adversarial"]["worst_case_accuracy"] <= rows["adversarial"]["accuracy"]
     assert (out / "consistency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

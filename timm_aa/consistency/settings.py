@@ -21,7 +21,8 @@ class ConsistencySettings:
     ``max_shift`` bounds the circular and fractional protocols' random shifts (``[-max_shift, max_shift)``). The
     adversarial protocol tries every shift ``(dy, dx)`` of the grid ``[-adversarial_max_shift,
     adversarial_max_shift]**2`` with step ``1 / fractional_steps``: ``(2 * M * K + 1)**2`` forward passes per image
-    (81 by default), so its bound is its own; ``adversarial-crop`` tries every crop offset in ``[0, R - S]**2``.
+    (49 by default: on the demo's 40x40 digits, 0.17 s per image for ResNet-18, 0.48 s for its alias-free form, on
+    2 CPU cores), so its bound is its own; ``adversarial-crop`` tries every crop offset in ``[0, R - S]**2``.
 
     Example:
         >>> ConsistencySettings(protocols=('random', 'diagonal')).passes
@@ -39,7 +40,7 @@ class ConsistencySettings:
     seed: int = 0
     offsets: str = "per-batch"
     max_shift: int = 32
-    adversarial_max_shift: int = 4
+    adversarial_max_shift: int = 3
     fractional_steps: int = 1
     batch_size: int = 32
     workers: int = 0

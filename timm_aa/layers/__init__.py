@@ -26,13 +26,12 @@ from __future__ import annotations
 from .alias_free import (
     AliasFreeActivation,
     AliasFreeDownsample2d,
-    AliasFreeLayerNorm2d,
     alias_free_activation,
     alias_free_downsample2d,
-    alias_free_layer_norm2d,
     fit_polynomial,
 )
 from .alias_free_conv import AliasFreeConv2d
+from .alias_free_norm import AliasFreeLayerNorm2d, alias_free_layer_norm2d
 from .blur_conv import BlurConv2d
 from .blur_pool import BlurPool2d, blur_pool2d
 from .filters import binomial_filter1d, binomial_filter2d

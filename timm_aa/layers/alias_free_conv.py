@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from timm.layers import register_notrace_module
 from torch import nn
 
 from ..errors import TimmAAError
@@ -34,6 +35,7 @@ def circular_pad2d(x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Te
     return x
 
 
+@register_notrace_module  # wrap-around padding depends on the map's size: a leaf for timm's fx tracing
 class AliasFreeConv2d(nn.Conv2d):
     """``nn.Conv2d`` made circular and alias-free: a stride-1 convolution over the map's periodic extension, then
     :class:`~timm_aa.layers.AliasFreeDownsample2d` for the ``stride``.

@@ -1,0 +1,78 @@
+"""A layer norm over channels *and* positions: the shift-commuting normalisation of alias-free networks
+(Michaeli et al., CVPR 2023), with the parameters of timm's channel layer norms."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import TimmAAError
+from .alias_free import check_layout, from_nchw, to_nchw
+
+
+def alias_free_layer_norm2d(input: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+                            eps: float = 1e-6, layout: str = "NCHW") -> torch.Tensor:
+    """Normalise each sample over channels *and* positions together (mean and biased variance over C, H, W), then
+    scale and shift each channel by ``weight`` and ``bias`` (C,): ``nn.GroupNorm(1, C)``'s arithmetic.
+
+    Both statistics are shift-invariant for strictly band-limited maps (the mean is the DC bin; the variance is the
+    spectrum's energy, Parseval), unlike a layer norm over channels alone, which normalises each position on its own
+    (a pointwise nonlinearity: it aliases). The functional twin of :class:`AliasFreeLayerNorm2d`.
+
+    Example:
+        >>> y = alias_free_layer_norm2d(torch.randn(2, 3, 5, 5) * 4 + 1)
+        >>> abs(y[0].mean().item()) < 1e-6, round(y[0].var(unbiased=False).item(), 4)
+        (True, 1.0)
+    """
+    x = to_nchw(input, layout, "alias_free_layer_norm2d")
+    if x.numel() == 0:
+        return input.clone()
+    return from_nchw(F.group_norm(x, 1, weight, bias, eps), layout)
+
+
+class AliasFreeLayerNorm2d(nn.Module):
+    """Layer norm over channels and positions (see :func:`alias_free_layer_norm2d`) with a per-channel affine.
+
+    Its parameters are named and shaped as timm's ``LayerNorm2d`` / ``LayerNorm`` (``weight``, ``bias``: (C,)),
+    so their weights load with ``strict=True``; ``layout='NHWC'`` takes channels-last tensors (ConvNeXt blocks).
+
+    Example:
+        >>> norm = AliasFreeLayerNorm2d(8)
+        >>> sorted(norm.state_dict()), norm.weight.shape
+        (['bias', 'weight'], torch.Size([8]))
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-6, affine: bool = True, layout: str = "NCHW",
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        self.num_channels, self.eps, self.layout = num_channels, eps, check_layout(layout)
+        if affine:
+            self.weight = nn.Parameter(torch.ones(num_channels, device=device, dtype=dtype))
+            self.bias = nn.Parameter(torch.zeros(num_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    @classmethod
+    def from_norm(cls, norm: nn.LayerNorm, layout: str = "NCHW") -> AliasFreeLayerNorm2d:
+        """Build from a layer norm over channels (timm's ``LayerNorm2d``, or ``nn.LayerNorm`` in a channels-last
+        block), sharing its parameters (no copy).
+
+        Example:
+            >>> import timm
+            >>> norm = timm.layers.LayerNorm2d(96)
+            >>> AliasFreeLayerNorm2d.from_norm(norm).weight is norm.weight
+            True
+        """
+        if len(norm.normalized_shape) != 1:
+            raise TimmAAError(f"a layer norm over channels has one normalized dimension, got {norm}")
+        new = cls(norm.normalized_shape[0], norm.eps, affine=False, layout=layout)
+        new.weight, new.bias = norm.weight, norm.bias
+        return new
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return alias_free_layer_norm2d(x, self.weight, self.bias, self.eps, self.layout)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_channels}, eps={self.eps}, layout={self.layout}"
