@@ -128,6 +128,9 @@ def test_dtypes_gradients_and_empty_inputs():
     for fn in (alias_free_downsample2d, alias_free_layer_norm2d,
                lambda t: alias_free_activation(t, torch.ones(3))):
         assert fn(torch.zeros(2, 0, 6, 6)).shape[:2] == (2, 0) and fn(torch.zeros(0, 2, 6, 6)).shape[0] == 0
+    plain = alias_free_downsample2d(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # computed in float32 under autocast too
+        assert torch.equal(alias_free_downsample2d(x), plain)
     # float64 is computed in float64 (float32 inputs in float32)
     x64 = torch.randn(1, 2, 12, 12, dtype=torch.float64)
     assert alias_free_downsample2d(x64).dtype == torch.float64

@@ -83,7 +83,7 @@ def spectral_resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     Down (h < H) this is the ideal low-pass and subsampling, up (h > H) the ideal (zero-padded spectrum)
     interpolation. Computed in float32 (float64 for float64 inputs) and returned in that dtype: with two matmuls by
     :func:`resampling_matrix` while every side is at most ``MATRIX_MAX_SIZE`` (faster on CPU, and ONNX-exportable),
-    by ``rfft2`` / ``irfft2`` above (the same operator: equal to float rounding).
+    by ``rfft2`` / ``irfft2`` above (the same operator: equal to float rounding); autocast does not lower it.
 
     Example:
         >>> x = torch.tensor([[0., 1., 0., -1.]])  # a sine at k = 1: kept, and sampled on a finer grid
@@ -93,6 +93,13 @@ def spectral_resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     x = x.to(_compute_dtype(x))
     if x.numel() == 0:
         return x.new_zeros((*x.shape[:-2], *size))
+    if torch.is_autocast_enabled(x.device.type):  # autocast would run the matmuls in float16/bfloat16
+        with torch.autocast(x.device.type, enabled=False):
+            return _resample(x, size)
+    return _resample(x, size)
+
+
+def _resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if max(*x.shape[-2:], *size) <= MATRIX_MAX_SIZE:
         return _resample_matmul(x, size)
     return _resample_fft(x, size)
