@@ -9,6 +9,7 @@ Example:
 """
 
 from . import models  # noqa: F401  (importing it registers the *_aa models with timm)
+from .alias_free import alias_free
 from .antialias import antialias
 from .errors import TimmAAError
 from .layers import APSPool2d, BlurConv2d, BlurPool2d, LPSPool2d, MaxBlurPool2d, blur_pool2d, max_blur_pool2d
@@ -23,6 +24,7 @@ __all__ = [
     "LPSPool2d",
     "MaxBlurPool2d",
     "TimmAAError",
+    "alias_free",
     "antialias",
     "blur_pool2d",
     "convert_zhang_state_dict",

@@ -1,6 +1,17 @@
-"""Shift-consistency evaluation (Zhang 2019's protocols): library behind ``scripts/evaluate.py``."""
+"""Shift-consistency evaluation (Zhang 2019's protocols; fractional and worst-case ones after Michaeli et al. 2023):
+library behind ``scripts/evaluate.py``."""
 
-from .protocols import center_crop, circular_agreement, diagonal_sweep, random_agreement
+from .protocols import (
+    adversarial_crops,
+    adversarial_shifts,
+    center_crop,
+    circular_agreement,
+    crop_grid,
+    diagonal_sweep,
+    fractional_agreement,
+    random_agreement,
+    shift_grid,
+)
 from .report import SCHEMA, ConsistencyReport, ResultRow, load_report
 from .runner import ModelEntry, evaluate_consistency
 from .settings import OFFSET_MODES, PROTOCOLS, ConsistencySettings
@@ -8,6 +19,7 @@ from .shifts import crop_at, draw_fractional_shifts, draw_offsets, draw_shifts, 
 
 __all__ = [
     "OFFSET_MODES", "PROTOCOLS", "SCHEMA", "ConsistencyReport", "ConsistencySettings", "ModelEntry", "ResultRow",
-    "center_crop", "circular_agreement", "crop_at", "diagonal_sweep", "draw_fractional_shifts", "draw_offsets",
-    "draw_shifts", "evaluate_consistency", "fractional_roll", "load_report", "random_agreement", "roll_each",
+    "adversarial_crops", "adversarial_shifts", "center_crop", "circular_agreement", "crop_at", "crop_grid",
+    "diagonal_sweep", "draw_fractional_shifts", "draw_offsets", "draw_shifts", "evaluate_consistency",
+    "fractional_agreement", "fractional_roll", "load_report", "random_agreement", "roll_each", "shift_grid",
 ]
