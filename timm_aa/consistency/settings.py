@@ -21,7 +21,7 @@ class ConsistencySettings:
     ``max_shift`` bounds the circular and fractional protocols' random shifts (``[-max_shift, max_shift)``). The
     adversarial protocol tries every shift ``(dy, dx)`` of the grid ``[-adversarial_max_shift,
     adversarial_max_shift]**2`` with step ``1 / fractional_steps``: ``(2 * M * K + 1)**2`` forward passes per image
-    (49 by default: on the demo's 40x40 digits, 0.17 s per image for ResNet-18, 0.48 s for its alias-free form, on
+    (49 by default: on the demo's 40x40 digits, about 0.17 s per image for ResNet-18, 0.5 s for its alias-free form, on
     2 CPU cores), so its bound is its own; ``adversarial-crop`` tries every crop offset in ``[0, R - S]**2``.
 
     Example:

@@ -93,8 +93,9 @@ def spectral_resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     x = x.to(_compute_dtype(x))
     if x.numel() == 0:
         return x.new_zeros((*x.shape[:-2], *size))
-    if torch.is_autocast_enabled(x.device.type):  # autocast would run the matmuls in float16/bfloat16
-        with torch.autocast(x.device.type, enabled=False):
+    device = x.device.type
+    if torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):  # would lower the matmuls
+        with torch.autocast(device, enabled=False):
             return _resample(x, size)
     return _resample(x, size)
 
