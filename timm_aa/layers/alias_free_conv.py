@@ -89,7 +89,7 @@ class AliasFreeConv2d(nn.Conv2d):
             >>> conv = nn.Conv2d(96, 192, kernel_size=2, stride=2)
             >>> new = AliasFreeConv2d.from_conv(conv)
             >>> new.weight is conv.weight, new.pads, new.down_stride
-            (True, (0, 1, 0, 1), (2, 2))
+            (True, (0, 1, 0, 1), [2, 2])
         """
         if not isinstance(conv, nn.Conv2d) or isinstance(conv, AliasFreeConv2d):
             raise TypeError(f"AliasFreeConv2d.from_conv takes an nn.Conv2d, got {type(conv).__name__}")
