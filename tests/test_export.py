@@ -17,7 +17,7 @@ SHAPES = [(1, 3, 224, 224), (3, 3, 160, 192), (2, 3, 64, 64)]  # 64x64: the last
 
 
 def registered() -> list[str]:
-    return sorted(set(timm.list_models("*_aa")) | set(timm.list_models("*_aps")) | set(timm.list_models("*_lps")))
+    return sorted({name for pattern in ("*_aa", "*_aps", "*_lps", "*_afc") for name in timm.list_models(pattern)})
 
 
 def _onnx_matches(model: torch.nn.Module, path: str, dynamo: bool, dynamic_size: bool = True) -> None:

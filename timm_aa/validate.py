@@ -170,13 +170,14 @@ REPORT_ROW_RULES = {
 
 
 _FIX = "re-export the model, or correct the file"
-#: the anti-aliasing arguments a registered model records (config.json, safetensors metadata)
+#: the anti-aliasing (and alias-free) arguments a registered model records (config.json, safetensors metadata)
 MODEL_ARGS_RULES = {
     "filt_size": optional(integer(1, 7)),
     "pad_mode": optional(text(("reflect", "replicate", "zeros", "constant", "circular"))),
     "aa_layer": optional(text(("blur", "blurpool", "blurpc", "aps", "lps"))),
     "stem": optional(boolean),
     "stem_max_pool": optional(integer(1)),
+    "act_scale": optional(number(0, 1e6, low_open=True)),
 }
 def recorded_model_args(path: str, meta: dict[str, str]) -> dict[str, Any]:
     """The model args the safetensors file ``path`` records in its metadata ``meta``, checked as those of an

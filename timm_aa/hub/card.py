@@ -106,6 +106,22 @@ def _results_table(metrics: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def anti_aliasing_line(model_args: dict[str, Any]) -> str:
+    """The card's line on how a model is anti-aliased, from its recorded model args (:func:`model_args_of`).
+
+    Example:
+        >>> anti_aliasing_line({'aa_layer': 'blur', 'filt_size': 3, 'pad_mode': 'reflect'})
+        '`aa_layer` `blur`, filter size 3, padding `reflect`'
+        >>> anti_aliasing_line({'act_scale': 1.0})
+        'alias-free: ideal low-pass downsampling, polynomial activations (fitted for inputs of scale 1.0)'
+    """
+    if "act_scale" in model_args:
+        return ("alias-free: ideal low-pass downsampling, polynomial activations (fitted for inputs of scale "
+                f"{model_args['act_scale']})")
+    return (f"`aa_layer` `{model_args.get('aa_layer', 'blur')}`, filter size {model_args.get('filt_size', 'n/a')}, "
+            f"padding `{model_args.get('pad_mode', 'n/a')}`")
+
+
 def render_card(model: nn.Module, info: CardInfo) -> ModelCard:
     """The model card of ``model`` for the Hub repository ``info.repo_id``.
 
@@ -135,8 +151,8 @@ def render_card(model: nn.Module, info: CardInfo) -> ModelCard:
         data, template_path=template_path(), title=info.repo_id.split("/")[-1], repo_id=info.repo_id, architecture=arch,
         summary=info.summary or f"An anti-aliased `{arch}` image classifier.",
         num_params=f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M",
-        num_classes=getattr(model, "num_classes", "?"), aa_layer=aa.get("aa_layer", "blur"),
-        filt_size=aa.get("filt_size", "n/a"), pad_mode=aa.get("pad_mode", "n/a"), input_size="x".join(map(str, size)),
+        num_classes=getattr(model, "num_classes", "?"), anti_aliasing=anti_aliasing_line(aa),
+        input_size="x".join(map(str, size)),
         resize=resize, crop_mode=cfg.get("crop_mode", "center"), interpolation=cfg.get("interpolation", "bilinear"),
         mean=tuple(cfg.get("mean", ())), std=tuple(cfg.get("std", ())),
         provenance=info.provenance or "trained with timm-aa", license=info.license,

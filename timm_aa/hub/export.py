@@ -34,18 +34,20 @@ DATA_KEYS = ("input_size", "crop_pct", "crop_mode", "interpolation", "mean", "st
 
 
 def model_args_of(model: nn.Module) -> dict[str, Any]:
-    """The anti-aliasing arguments a registered ``*_aa`` model was built with (empty for other models), read
+    """The anti-aliasing (or alias-free) arguments a registered model was built with (empty for other models), read
     from timm's model-args record ``model._model_args``.
 
     Example:
         >>> import timm, timm_aa
         >>> model_args_of(timm.create_model('resnet18_aa', filt_size=3))
         {'filt_size': 3, 'pad_mode': 'reflect', 'aa_layer': 'blur', 'stem': False, 'stem_max_pool': 2}
+        >>> model_args_of(timm.create_model('resnet18_afc', num_classes=3))
+        {'act_scale': 1.0}
     """
-    from ..models import AA_DEFAULTS
+    from ..models import AA_DEFAULTS, AFC_DEFAULTS
 
     args = getattr(model, "_model_args", None) or {}
-    return {k: args[k] for k in AA_DEFAULTS if k in args}
+    return {k: args[k] for k in (*AA_DEFAULTS, *AFC_DEFAULTS) if k in args}
 
 
 def hub_config(model: nn.Module, label_names: list[str] | None = None, provenance: dict[str, Any] | None = None,

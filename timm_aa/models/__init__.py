@@ -1,9 +1,9 @@
-"""Registered anti-aliased models; importing this package registers them with timm."""
+"""Registered anti-aliased and alias-free models; importing this package registers them with timm."""
 
 from __future__ import annotations
 
-from . import alexnet_aa, densenet_aa, efficientnet_aa, modern_aa, polyphase_aa, resnet_aa, vgg_aa
-from ._factory import AA_DEFAULTS
+from . import afc, alexnet_aa, densenet_aa, efficientnet_aa, modern_aa, polyphase_aa, resnet_aa, vgg_aa
+from ._factory import AA_DEFAULTS, AFC_DEFAULTS
 
-__all__ = ["AA_DEFAULTS", "alexnet_aa", "densenet_aa", "efficientnet_aa", "modern_aa", "polyphase_aa", "resnet_aa",
-           "vgg_aa"]
+__all__ = ["AA_DEFAULTS", "AFC_DEFAULTS", "afc", "alexnet_aa", "densenet_aa", "efficientnet_aa", "modern_aa",
+           "polyphase_aa", "resnet_aa", "vgg_aa"]

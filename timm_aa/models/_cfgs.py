@@ -28,17 +28,20 @@ def zhang_cfg(**kwargs: Any) -> dict[str, Any]:
     return {**cfg, **kwargs}
 
 
-def base_cfg(base: str, **kwargs: Any) -> dict[str, Any]:
-    """Pretrained config copied from a timm base model's default (its preprocessing), without its weights.
+def base_cfg(base: str, *, weights: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """Pretrained config copied from a timm base model's default (its preprocessing), without its weights, or with
+    ``weights=True`` naming them (its Hub id, URL and licence: ``pretrained=True`` then loads timm's base weights).
 
     Example:
-        >>> base_cfg('convnext_tiny')['classifier']
-        'head.fc'
+        >>> base_cfg('convnext_tiny')['classifier'], base_cfg('resnet18', weights=True)['hf_hub_id']
+        ('head.fc', 'timm/resnet18.a1_in1k')
     """
     src = get_pretrained_cfg(base)
     if src is None:
         raise TimmAAError(f"timm has no pretrained config for {base!r}")
     keep = ("num_classes", "input_size", "pool_size", "crop_pct", "crop_mode", "interpolation", "mean", "std",
             "first_conv", "classifier", "test_input_size", "test_crop_pct", "fixed_input_size")
+    if weights:
+        keep += ("url", "hf_hub_id", "hf_hub_filename", "license", "origin_url")
     cfg = {k: getattr(src, k) for k in keep if getattr(src, k, None) is not None}
-    return {**cfg, "url": "", "paper_ids": PAPER_ID, **kwargs}
+    return {"url": "", **cfg, "paper_ids": PAPER_ID, **kwargs}

@@ -1,10 +1,11 @@
-"""The one factory of the registered ``*_aa`` models, as timm's ``_create_resnet`` is for its ResNets.
+"""The one factory of the registered models, as timm's ``_create_resnet`` is for its ResNets.
 
 :func:`create_aa` builds timm's ``base`` (passed by name) with our pretrained config and converts it with
 ``antialias()``, which adds no parameters, so timm's and our weights load into the same keys; a family timm lacks
-(AlexNet) passes its class instead. The resolved anti-aliasing arguments (the filter size a pretrained tag implies
-included) are recorded in timm's model-args record ``model._model_args``, which ``timm.create_model`` extends with
-the caller's kwargs and timm's Hub export writes to ``config.json``.
+(AlexNet) passes its class instead. :func:`create_afc` is the same idea for the alias-free ``*_afc`` models: timm's
+base (with its own weights when pretrained), converted by ``alias_free()``. The resolved conversion arguments (the
+filter size a pretrained tag implies included) are recorded in timm's model-args record ``model._model_args``,
+which ``timm.create_model`` extends with the caller's kwargs and timm's Hub export writes to ``config.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from timm.models import PretrainedCfg, build_model_with_cfg, load_pretrained
 from timm.models._builder import resolve_pretrained_cfg
 from torch import nn
 
+from ..alias_free import alias_free, new_parameter_names
 from ..antialias import antialias
 from ..errors import TimmAAError
 from ..weights.releases import parse_zhang_tag, zhang_file
@@ -24,6 +26,14 @@ from ..weights.sources import zhang_weights
 
 #: the anti-aliasing arguments every registered model takes, and their defaults (``aa_layer`` as in antialias())
 AA_DEFAULTS: dict[str, Any] = dict(filt_size=4, pad_mode="reflect", aa_layer="blur", stem=False, stem_max_pool=None)
+#: the alias-free conversion's arguments every ``*_afc`` model takes, and their defaults (as in alias_free())
+AFC_DEFAULTS: dict[str, Any] = dict(act_scale=1.0)
+
+
+def _pretrained_cfg(variant: str, kwargs: dict[str, Any]) -> PretrainedCfg:
+    """``variant``'s pretrained config, with the caller's ``pretrained_cfg`` / ``pretrained_cfg_overlay`` (popped)."""
+    return resolve_pretrained_cfg(variant, pretrained_cfg=kwargs.pop("pretrained_cfg", None),
+                                  pretrained_cfg_overlay=kwargs.pop("pretrained_cfg_overlay", None))
 
 
 def _filt_size(variant: str, cfg: PretrainedCfg, given: int | None, pretrained: bool) -> int:
@@ -53,8 +63,7 @@ def create_aa(variant: str, base: str | type[nn.Module], pretrained: bool = Fals
         >>> model.maxpool, model.fc.out_features
         (MaxBlurPool2d(kernel_size=[2, 2], stride=[2, 2], padding=[0, 0], filt_size=3, pad_mode='reflect'), 10)
     """
-    cfg = resolve_pretrained_cfg(variant, pretrained_cfg=kwargs.pop("pretrained_cfg", None),
-                                 pretrained_cfg_overlay=kwargs.pop("pretrained_cfg_overlay", None))
+    cfg = _pretrained_cfg(variant, kwargs)
     converted = isinstance(base, str)
     keys = ("pad_mode", "aa_layer", "stem", "stem_max_pool") if converted else ("pad_mode",)
     aa = dict(filt_size=_filt_size(variant, cfg, kwargs.pop("filt_size", None), pretrained),
@@ -76,4 +85,35 @@ def create_aa(variant: str, base: str | type[nn.Module], pretrained: bool = Fals
     if aa.get("stem_max_pool") is None:
         aa.pop("stem_max_pool", None)
     model._model_args = aa
+    return model
+
+
+def _keep_fitted_coefficients(state_dict: dict[str, Any], model: nn.Module) -> dict[str, Any]:
+    """timm's ``filter_fn``: weights without the alias-free ``coefficients`` (a timm base's) keep the model's own."""
+    own = model.state_dict()
+    return {**{k: own[k] for k in new_parameter_names(model) if k not in state_dict}, **state_dict}
+
+
+def create_afc(variant: str, base: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """Build ``variant``: timm's model ``base`` converted by ``alias_free()`` with the arguments of
+    :data:`AFC_DEFAULTS` found in ``kwargs``; the other ``kwargs`` go to timm. With ``pretrained``, the weights
+    ``variant``'s config names load after the conversion (which keeps every parameter name): ours fill every
+    parameter, a timm base's every one but the activations' ``coefficients``, which keep their fitted values.
+    A ``features_only`` model loads them before the conversion (timm's feature wrapper renames modules): a timm
+    base's weights only.
+
+    Example:
+        >>> model = create_afc('resnet18_afc', 'resnet18', num_classes=10)
+        >>> type(model.act1).__name__, model.fc.out_features, model._model_args
+        ('AliasFreeActivation', 10, {'act_scale': 1.0})
+    """
+    cfg = _pretrained_cfg(variant, kwargs)
+    args = {k: kwargs.pop(k, v) for k, v in AFC_DEFAULTS.items()}
+    late_load = pretrained and not kwargs.get("features_only")
+    model = timm.models.model_entrypoint(base)(pretrained=pretrained and not late_load, pretrained_cfg=cfg, **kwargs)
+    alias_free(model, **args)
+    if late_load:
+        load_pretrained(model, num_classes=model.num_classes, in_chans=kwargs.get("in_chans", 3),
+                        filter_fn=_keep_fitted_coefficients)
+    model._model_args = args
     return model

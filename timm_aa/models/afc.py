@@ -1,0 +1,42 @@
+"""Alias-free models (AFC: Michaeli, Michaeli & Soudry, CVPR 2023): timm's ResNet-18 and ConvNeXt-Tiny converted by
+``alias_free()``, exactly invariant (in eval mode) to circular shifts of the input by fractional amounts as well as
+integers.
+
+Every parameter keeps timm's name; the only new ones are the polynomial activations' ``coefficients`` (one (C, 3)
+tensor per activation, fitted to ReLU or GELU). ``pretrained=True`` loads timm's weights of the base model (its
+default tag) into every other parameter; the coefficients keep their fitted starting values, so the model computes
+a polynomial approximation of the base network and needs fine-tuning before its accuracy means anything.
+``act_scale`` (default 1.0) is the input scale the polynomials are fitted for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from timm.models import generate_default_cfgs, register_model
+from torch import nn
+
+from ._cfgs import base_cfg
+from ._factory import create_afc
+
+AFC_PAPER = dict(paper_ids="arXiv:2303.08085",
+                 paper_name="Alias-Free Convnets: Fractional Shift Invariance via Polynomial Activations")
+
+default_cfgs = generate_default_cfgs({
+    "resnet18_afc": base_cfg("resnet18", weights=True, **AFC_PAPER),
+    "convnext_tiny_afc": base_cfg("convnext_tiny", weights=True, **AFC_PAPER),
+})
+
+
+@register_model
+def resnet18_afc(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """ResNet-18, alias-free (polynomial activations, ideal downsampling, circular convolutions); ``pretrained=True``
+    loads timm's ``resnet18`` weights into every parameter but the activations' coefficients."""
+    return create_afc("resnet18_afc", "resnet18", pretrained, **kwargs)
+
+
+@register_model
+def convnext_tiny_afc(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """ConvNeXt-Tiny, alias-free (the paper's model: layer norms over channels and positions); ``pretrained=True``
+    loads timm's ``convnext_tiny`` weights into every parameter but the activations' coefficients."""
+    return create_afc("convnext_tiny_afc", "convnext_tiny", pretrained, **kwargs)
