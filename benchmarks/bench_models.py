@@ -1,8 +1,9 @@
 """Whole-model cost of anti-aliasing: our ``*_aa`` models against the timm baseline, Zhang's antialiased_cnns
-models (filter 4) and timm's own blur models.
+models (filter 4) and timm's own blur models; with ``--methods``, every shift-invariance method on one base.
 
     python benchmarks/bench_models.py [--models resnet18 resnet50 densenet121 mobilenetv2] [--batch 8] [--reps 10]
     python benchmarks/bench_models.py --models resnet50 --batch 256 --train-batch 128 --amp bf16 --compile  # GPU
+    python benchmarks/bench_models.py --methods resnet18 convnext_tiny [--size 224]   # _aa, _aps, _lps, _afc
 
 In one process, with interleaved repetitions (medians), NCHW and channels_last: inference latency (and img/s),
 training step time (forward, cross-entropy, backward, SGD step) and training memory; with ``--amp bf16`` under
@@ -11,13 +12,17 @@ is parameters + gradients + the tensors autograd saves for backward (each storag
 is the peak allocated memory of a step. The column "floor" is our model with filter size 1 (plain
 subsampling, no blur): what Zhang's layout costs by itself, mostly its stride-1 convolutions, which no
 blur implementation can remove. Before timing, ours is checked against Zhang's model on the same weights.
+
+``--methods BASE``: the registered variants of timm's ``BASE`` (:data:`METHODS`: BlurPool ``_aa``, APS ``_aps``,
+LPS ``_lps``, alias-free ``_afc``) and ``BASE`` itself, the same metrics at ``--size`` pixels, each as a ratio to
+``BASE`` (random weights: the cost does not depend on them).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import antialiased_cnns
 import timm
@@ -33,6 +38,11 @@ MODELS = {
     "resnet50": ("resnet50_aa", "resnet50", antialiased_cnns.resnet50, "resnetblur50"),
     "densenet121": ("densenet121_aa", "densenet121", antialiased_cnns.densenet121, "densenetblur121d"),
     "mobilenetv2": ("mobilenetv2_100_aa", "mobilenetv2_100", antialiased_cnns.mobilenet_v2, None),
+}
+#: the shift-invariance methods registered on a timm base (``--methods``), the base first
+METHODS = {
+    "resnet18": ("resnet18", "resnet18_aa", "resnet18_aps", "resnet18_lps", "resnet18_afc"),
+    "convnext_tiny": ("convnext_tiny", "convnext_tiny_aa", "convnext_tiny_afc"),
 }
 ZHANG_ARCH = {"resnet18": "resnet18", "resnet50": "resnet50", "densenet121": "densenet121",
               "mobilenetv2": "mobilenet_v2"}
@@ -110,6 +120,41 @@ def timers(mods: dict[str, torch.nn.Module], x: torch.Tensor, y: torch.Tensor,
     return {k: (train(m) if mode == "train" else infer(m)) for k, m in mods.items()}
 
 
+def method_costs(names: Sequence[str], size: int = 224, batch: int = 8, train_batch: int | None = None,
+                 reps: int = 10, device: str = "cpu", num_classes: int = 1000,
+                 fmt: str = "NCHW") -> dict[str, dict[str, float]]:
+    """Per model: median inference and training-step seconds and training MiB on ``size`` x ``size`` inputs, all
+    models timed in turn in this process (interleaved medians)."""
+    layout = torch.channels_last if fmt == "channels_last" else torch.contiguous_format
+    mods = {n: timm.create_model(n, num_classes=num_classes).to(device, memory_format=layout) for n in names}
+    train_batch = train_batch or batch
+    x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=layout)
+    xt = torch.randn(train_batch, 3, size, size, device=device).contiguous(memory_format=layout)
+    yt = torch.randint(0, num_classes, (train_batch,), device=device)
+    inference = interleaved_medians(timers(mods, x, yt, "inference", None), reps, warmup=2, device=device)
+    train = interleaved_medians(timers(mods, xt, yt, "train", None), reps, warmup=2, device=device)
+    return {n: {"inference": inference[n], "train step": train[n], "train MiB": training_memory(m, xt, yt, device)}
+            for n, m in mods.items()}
+
+
+def _methods_table(bases: Sequence[str], a: argparse.Namespace, device: str) -> None:
+    train_batch = a.train_batch or a.batch
+    print(f"machine: {machine()}; inference batch {a.batch}, training batch {train_batch}, {a.size}x{a.size}, "
+          f"{a.reps} interleaved repetitions, medians, fp32 on {device}")
+    rows = []
+    for base in bases:
+        for fmt in a.formats:
+            costs = method_costs(METHODS[base], a.size, a.batch, train_batch, a.reps, device, fmt=fmt)
+            ref = costs[base]
+            for name, c in costs.items():
+                rows.append([name, fmt, f"{c['inference'] * 1e3:.1f}", f"{c['inference'] / ref['inference']:.2f}",
+                             f"{c['train step'] * 1e3:.1f}", f"{c['train step'] / ref['train step']:.2f}",
+                             f"{c['train MiB']:.0f}", f"{c['train MiB'] / ref['train MiB']:.2f}"])
+                print(" | ".join(rows[-1]), flush=True)
+    print()
+    print(table(["model", "format", "inference ms", "x base", "train step ms", "x base", "train MiB", "x base"], rows))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -119,8 +164,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--formats", nargs="+", default=["NCHW", "channels_last"], choices=["NCHW", "channels_last"])
     p.add_argument("--amp", choices=["bf16", "fp16"], help="autocast dtype (default: none, float32)")
     p.add_argument("--compile", action="store_true", help="also time torch.compile'd inference of ours and Zhang's")
+    p.add_argument("--methods", nargs="+", choices=list(METHODS), metavar="BASE",
+                   help=f"instead: every method registered on BASE ({', '.join(METHODS)}), relative to BASE")
+    p.add_argument("--size", type=int, default=224, help="--methods: input size (default 224)")
     a = p.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if a.methods:
+        return _methods_table(a.methods, a, device)
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.amp)
     train_batch = a.train_batch or a.batch
     print(f"machine: {machine()}; inference batch {a.batch}, training batch {train_batch}, 224x224, {a.reps} "

@@ -38,8 +38,8 @@ def test_parameters_are_the_bases_plus_the_coefficients(name):
     assert {k: v for k, v in ours.items() if k not in new} == {k: v.shape for k, v in base.state_dict().items()}
     assert len(new) == {"resnet18_afc": 17, "convnext_tiny_afc": 18}[name]
     assert all(ours[k][1] == 3 for k in new)
-    assert model_args_of(model) == {"act_scale": 1.0}
-    assert timm.create_model(name, device="meta", act_scale=2.0)._model_args["act_scale"] == 2.0
+    assert model_args_of(model) == {"act_scale": {"resnet18_afc": 2.0, "convnext_tiny_afc": 1.0}[name]}
+    assert timm.create_model(name, device="meta", act_scale=3.0)._model_args["act_scale"] == 3.0
 
 
 def test_timm_api_and_features_only():
@@ -62,7 +62,8 @@ def test_timm_api_and_features_only():
 
 def test_pretrained_loads_the_bases_weights_and_keeps_the_fitted_coefficients(tmp_path):
     """pretrained=True loads timm's base weights (here a local file in place of the Hub's): every parameter but the
-    coefficients, which keep the ReLU fit; features_only, num_classes and in_chans as timm does them."""
+    coefficients, which keep the ReLU fit for act_scale 2; features_only, num_classes and in_chans as timm does
+    them."""
     torch.manual_seed(0)
     base = timm.create_model("resnet18", **TINY_RESNET)
     path = str(tmp_path / "resnet18.pth")
@@ -70,7 +71,7 @@ def test_pretrained_loads_the_bases_weights_and_keeps_the_fitted_coefficients(tm
     model = timm.create_model("resnet18_afc", pretrained=True, pretrained_cfg_overlay=dict(file=path), **TINY_RESNET)
     state, new = model.state_dict(), new_parameter_names(model)
     assert [k for k, v in base.state_dict().items() if not torch.equal(state[k], v)] == []
-    fitted = torch.tensor([0.1995, 0.5, 0.1995])
+    fitted = torch.tensor([0.3989, 0.5, 0.0997])  # fit_polynomial('relu', 2.0)
     assert all(torch.allclose(state[k], fitted.expand_as(state[k]), atol=1e-4) for k in new)
     small = timm.create_model("resnet18_afc", pretrained=True, pretrained_cfg_overlay=dict(file=path), num_classes=4,
                               in_chans=1, **TINY_RESNET)
@@ -85,12 +86,12 @@ def test_export_round_trips_through_timm_and_transformers(tmp_path):
     """Trained coefficients travel: local-dir: rebuilds the model with its act_scale, and transformers loads it too
     (what scripts/publish.py checks before publishing)."""
     torch.manual_seed(0)
-    model = timm.create_model("resnet18_afc", num_classes=3, act_scale=2.0, **TINY_RESNET).eval()
+    model = timm.create_model("resnet18_afc", num_classes=3, act_scale=3.0, **TINY_RESNET).eval()
     with torch.no_grad():
         model.layer1[0].act2.coefficients.normal_(0, 0.3)
     folder = write_export(model, str(tmp_path / "export"), data_config=dict(input_size=(3, 40, 40)))
     loaded = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
-    assert loaded._model_args["act_scale"] == 2.0
+    assert loaded._model_args["act_scale"] == 3.0
     assert torch.equal(loaded.layer1[0].act2.coefficients, model.layer1[0].act2.coefficients)
     assert verify_folder(folder, model) == {"timm": 0.0, "transformers": 0.0}
 

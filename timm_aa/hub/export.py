@@ -42,7 +42,7 @@ def model_args_of(model: nn.Module) -> dict[str, Any]:
         >>> model_args_of(timm.create_model('resnet18_aa', filt_size=3))
         {'filt_size': 3, 'pad_mode': 'reflect', 'aa_layer': 'blur', 'stem': False, 'stem_max_pool': 2}
         >>> model_args_of(timm.create_model('resnet18_afc', num_classes=3))
-        {'act_scale': 1.0}
+        {'act_scale': 2.0}
     """
     from ..models import AA_DEFAULTS, AFC_DEFAULTS
 

@@ -103,9 +103,9 @@ def create_afc(variant: str, base: str, pretrained: bool = False, **kwargs: Any)
     base's weights only.
 
     Example:
-        >>> model = create_afc('resnet18_afc', 'resnet18', num_classes=10)
+        >>> model = create_afc('resnet18_afc', 'resnet18', num_classes=10, act_scale=2.0)
         >>> type(model.act1).__name__, model.fc.out_features, model._model_args
-        ('AliasFreeActivation', 10, {'act_scale': 1.0})
+        ('AliasFreeActivation', 10, {'act_scale': 2.0})
     """
     cfg = _pretrained_cfg(variant, kwargs)
     args = {k: kwargs.pop(k, v) for k, v in AFC_DEFAULTS.items()}
