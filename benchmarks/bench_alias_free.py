@@ -19,7 +19,7 @@ import argparse
 
 import timm.layers
 import torch
-from common import copy_bandwidth, interleaved_medians, machine, table
+from common import copy_bandwidth, interleaved_medians, machine, pass_timer, table
 from torch import nn
 
 import timm_aa.layers.spectral as spectral
@@ -65,23 +65,7 @@ def run(op: str, shape, mode: str, batch: int, reps: int, device: str) -> tuple[
         if op != "layer norm" and (y - want).abs().max() > 1e-5 * want.abs().max():
             raise AssertionError(f"{op} {shape}: the matmul path differs from the FFT reference")
     nbytes = (x.numel() + y.numel()) * x.element_size() * (1 if mode == "forward" else 2)
-    if mode == "forward":
-        def make(m):
-            def fn():
-                with torch.no_grad():
-                    m(x)
-            return fn
-    else:
-        xg = x.detach().requires_grad_(True)
-
-        def make(m):
-            with torch.no_grad():
-                grad_out = torch.randn_like(m(x))
-
-            def fn():
-                torch.autograd.grad(m(xg), xg, grad_out)
-            return fn
-    return interleaved_medians({k: make(m) for k, m in mods.items()}, reps, device=device), nbytes
+    return interleaved_medians({k: pass_timer(m, x, mode) for k, m in mods.items()}, reps, device=device), nbytes
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,7 @@ import importlib
 
 import timm.layers
 import torch
-from common import copy_bandwidth, interleaved_medians, machine, table
+from common import copy_bandwidth, interleaved_medians, machine, pass_timer, table
 from torch import nn
 
 from timm_aa.layers import BlurPool2d, MaxBlurPool2d
@@ -86,23 +86,8 @@ def run(shape, filt, fmt, mode, batch, reps, device, dtype, op, compile_) -> tup
             tol = (1e-6 if dtype == torch.float32 else 2e-2) * max(1.0, want.abs().max().item())
             if diff > tol:
                 raise AssertionError(f"ours differs from Zhang's by {diff} on {op} {shape}, filter {filt}, {fmt}")
-    if mode == "forward":
-        def make(m):
-            def fn():
-                with torch.no_grad():
-                    m(x)
-            return fn
-    else:
-        xg = x.detach().requires_grad_(True)
-
-        def make(m):
-            with torch.no_grad():
-                grad_out = torch.randn_like(m(x))  # timm's even filters give another size
-
-            def fn():
-                torch.autograd.grad(m(xg), xg, grad_out)
-            return fn
-    return interleaved_medians({k: make(m) for k, m in mods.items()}, reps, device=device), floor_bytes(x, y, mode, op)
+    times = interleaved_medians({k: pass_timer(m, x, mode) for k, m in mods.items()}, reps, device=device)
+    return times, floor_bytes(x, y, mode, op)
 
 
 def summary(rows: list[list[str]]) -> list[str]:

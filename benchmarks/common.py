@@ -41,6 +41,23 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], reps: int, warmup:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def pass_timer(module: torch.nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None]:
+    """A function that runs ``module`` on ``x``: the forward pass without autograd (``mode='forward'``), or forward
+    and backward against a random output gradient (``'forward+backward'``)."""
+    if mode == "forward":
+        def forward() -> None:
+            with torch.no_grad():
+                module(x)
+        return forward
+    xg = x.detach().requires_grad_(True)
+    with torch.no_grad():
+        grad_out = torch.randn_like(module(x))  # the module's own output size (timm's even filters give another)
+
+    def backward() -> None:
+        torch.autograd.grad(module(xg), xg, grad_out)
+    return backward
+
+
 def copy_bandwidth(device: str, nbytes: int = 2**28, reps: int = 10) -> float:
     """Bytes per second a device copy moves (read + write), the median of ``reps`` copies of ``nbytes``."""
     if device == "cpu":
