@@ -2,7 +2,7 @@
 then every consistency protocol on the same validation images and shifts (docs/layers.md, "Alias-free models").
 
     python benchmarks/shift_evidence.py --output runs/shift-evidence [--models resnet18 resnet18_aa resnet18_aps
-        resnet18_afc] [--seeds 0 1 2] [--epochs 10]
+        resnet18_afc] [--seeds 0 1 2] [--epochs 10] [--trained runs/earlier/demo]
 
 Trains each model with each seed exactly as ``scripts/train.py`` (the demo) does, into ``OUTPUT/demo``; evaluates the
 exports of one seed together with ``scripts/evaluate.py``'s library (``OUTPUT/eval-seedS``: its table, JSON and
@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--models", nargs="+", default=["resnet18", "resnet18_aa", "resnet18_aps", "resnet18_afc"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--trained", metavar="DEMO", help="evaluate the exports of an earlier run (its OUTPUT/demo folder, "
+                   "with digits-val/) instead of training")
     a = p.parse_args(argv)
 
     from common import machine
@@ -44,7 +46,10 @@ def main(argv: list[str] | None = None) -> None:
 
     configure_logging()
     start = time.perf_counter()
-    demo = run_demo(os.path.join(a.output, "demo"), a.models, a.seeds, epochs=a.epochs)
+    if a.trained:
+        demo = {"output": a.trained, "val_dir": os.path.join(a.trained, "digits-val")}
+    else:
+        demo = run_demo(os.path.join(a.output, "demo"), a.models, a.seeds, epochs=a.epochs)
     trained = time.perf_counter() - start
     settings = ConsistencySettings(protocols=PROTOCOLS, resize=CANVAS, crop=CROP, passes=3, max_shift=CANVAS - CROP)
     rows: dict[tuple[str, str], list] = {}
