@@ -178,10 +178,12 @@ def test_nan_and_inf_stay_where_the_reference_puts_them(backend, op, fmt):
 
 
 def test_double_backward(backend):
-    """Gradient penalties differentiate the gradient: the backward ops have their own backward."""
+    """Gradient penalties differentiate the gradient: the backward ops have their own backward. (Under the Triton
+    interpreter a 9x8 map took 10 minutes of gradgradcheck: a 5x4 one has the same odd and even sides.)"""
     device = device_of(backend)
+    size = (5, 4) if backend == "triton" and device == "cpu" else (9, 8)
     for fmt in LAYOUTS:
-        x = layout(torch.randn(1, 2, 9, 8, dtype=torch.float64, device=device), fmt).requires_grad_(True)
+        x = layout(torch.randn(1, 2, *size, dtype=torch.float64, device=device), fmt).requires_grad_(True)
         assert torch.autograd.gradgradcheck(lambda t: blur_pool2d(t, 4, 2, "reflect"), (x,))
         assert torch.autograd.gradgradcheck(lambda t: max_blur_pool2d(t, 2, 2, 0, 3, "circular"), (x,))
 
