@@ -4,18 +4,21 @@ then every consistency protocol on the same validation images and shifts (docs/l
     python benchmarks/shift_evidence.py --output runs/shift-evidence [--models resnet18 resnet18_aa resnet18_aps
         resnet18_afc] [--seeds 0 1 2] [--epochs 10] [--trained runs/earlier/demo]
 
-Trains each model with each seed exactly as ``scripts/train.py`` (the demo) does, into ``OUTPUT/demo``; evaluates the
-exports of one seed together with ``scripts/evaluate.py``'s library (``OUTPUT/eval-seedS``: its table, JSON and
-plots), on the 40x40 centre of the 48x48 digits (random: two random 40x40 crops; circular and fractional: shifts in
-[-8, 8); adversarial: every integer shift of [-3, 3]^2); prints top-1 and consistency per protocol, mean ± std
-(min..max) over the seeds, and the wall time.
+Trains each model with each seed exactly as ``scripts/train.py`` (the demo) does, into ``OUTPUT/demo``; then, per
+seed, runs ``scripts/evaluate.py`` on that seed's exports (``OUTPUT/eval-seedS``: its table, consistency.json and
+plots; the command is printed) on the 40x40 centre of the 48x48 digits (random: two random 40x40 crops; circular
+and fractional: shifts in [-8, 8); adversarial: every integer shift of [-3, 3]^2); prints top-1 and consistency
+per protocol, mean ± std (min..max) over the seeds, and the wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
+import subprocess
+import sys
 import time
 
 PROTOCOLS = ("random", "circular", "fractional", "adversarial")
@@ -39,8 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     from common import machine
 
     from timm_aa.cli import configure_logging
-    from timm_aa.consistency import ConsistencySettings
-    from timm_aa.consistency.evaluate import run_evaluation
+    from timm_aa.consistency.report import load_report
     from timm_aa.training.demo import run_demo
     from timm_aa.training.demo_recipe import CANVAS, CROP
 
@@ -51,25 +53,30 @@ def main(argv: list[str] | None = None) -> None:
     else:
         demo = run_demo(os.path.join(a.output, "demo"), a.models, a.seeds, epochs=a.epochs)
     trained = time.perf_counter() - start
-    settings = ConsistencySettings(protocols=PROTOCOLS, resize=CANVAS, crop=CROP, passes=3, max_shift=CANVAS - CROP)
-    rows: dict[tuple[str, str], list] = {}
+    evaluate = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "scripts", "evaluate.py")
+    rows: dict[tuple[str, str], list[dict]] = {}
     for seed in a.seeds:
-        specs = [f"local-dir:{os.path.join(demo['output'], f'{m}-seed{seed}', 'export')}" for m in a.models]
-        report = run_evaluation(specs, demo["val_dir"], settings, os.path.join(a.output, f"eval-seed{seed}"),
-                                labels=a.models, progress=False)
-        for row in report.rows():
-            rows.setdefault((row.model, row.protocol), []).append(row)
+        out = os.path.join(a.output, f"eval-seed{seed}")
+        cmd = [sys.executable, os.path.normpath(evaluate), "--data", demo["val_dir"], "--output", out, "--resize",
+               str(CANVAS), "--crop", str(CROP), "--max-shift", str(CANVAS - CROP), "--passes", "3", "--no-progress"]
+        for m in a.models:
+            cmd += ["--model", f"local-dir:{os.path.join(demo['output'], f'{m}-seed{seed}', 'export')}", "--label", m]
+        cmd += [arg for p in PROTOCOLS for arg in ("--protocol", p)]
+        print("$", shlex.join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+        for row in load_report(os.path.join(out, "consistency.json"))["results"]:
+            rows.setdefault((row["model"], row["protocol"]), []).append(row)
     print(f"machine: {machine()}; {len(a.seeds)} seeds, {a.epochs} epochs; training {trained:.0f} s, evaluation "
           f"{time.perf_counter() - start - trained:.0f} s\n")
     heads = ["model", "top-1 (%)", *(f"{p} consistency (%)" for p in PROTOCOLS), "worst-shift top-1 (%)"]
     print("| " + " | ".join(heads) + " |")
     print("|---" * (len(PROTOCOLS) + 3) + "|")
     for m in a.models:
-        cells = [_cell([r.accuracy for r in rows[m, "random"]])]
-        cells += [_cell([r.consistency for r in rows[m, p]]) for p in PROTOCOLS]
-        cells.append(_cell([r.extra["worst_case_accuracy"] for r in rows[m, "adversarial"]]))
+        cells = [_cell([r["accuracy"] for r in rows[m, "random"]])]
+        cells += [_cell([r["consistency"] for r in rows[m, p]]) for p in PROTOCOLS]
+        cells.append(_cell([r["worst_case_accuracy"] for r in rows[m, "adversarial"]]))
         print(f"| {m} | " + " | ".join(cells) + " |")
-    print(f"\nshifts tried per image (adversarial): {rows[a.models[0], 'adversarial'][0].extra['num_shifts']}")
+    print(f"\nshifts tried per image (adversarial): {rows[a.models[0], 'adversarial'][0]['num_shifts']}")
 
 
 if __name__ == "__main__":
