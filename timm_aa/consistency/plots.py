@@ -51,6 +51,6 @@ def plot_consistency(report: ConsistencyReport, path: str) -> None:
     ax.set_xticks(range(len(protocols)), protocols)
     ax.set_ylabel("consistency (%)")
     ax.set_ylim(0, 105)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: never over a bar
     ax.set_title("Shift consistency")
     _save(fig, path)
