@@ -142,20 +142,29 @@ def test_dtypes_gradients_and_empty_inputs():
     assert torch.autograd.gradcheck(lambda t: alias_free_downsample2d(t, 2), (x64.requires_grad_(True),))
 
 
-def test_layer_norm_is_group_norm_and_loads_timm_weights():
-    x = torch.randn(2, 6, 5, 7)
-    timm_norm = timm.layers.LayerNorm2d(6)
+def test_layer_norm_centres_each_position_and_loads_timm_weights():
+    """The paper's layer norm: the mean over channels at each position, the variance over C, H, W (a linear step,
+    then one scalar per sample); so a ramp shared by all channels is removed exactly, as timm's layer norm does."""
+    x = torch.randn(2, 6, 5, 7, dtype=torch.float64)
+    timm_norm = timm.layers.LayerNorm2d(6).double()
     with torch.no_grad():
         timm_norm.weight.uniform_(0.5, 1.5)
         timm_norm.bias.normal_()
-    norm = AliasFreeLayerNorm2d(6)
+    norm = AliasFreeLayerNorm2d(6).double()
     norm.load_state_dict(timm_norm.state_dict(), strict=True)
-    group = nn.GroupNorm(1, 6, eps=1e-6)
-    group.load_state_dict(timm_norm.state_dict())
-    torch.testing.assert_close(norm(x), group(x))
+    centred = x - x.mean(1, keepdim=True)
+    want = centred / (centred.var((1, 2, 3), unbiased=False, keepdim=True) + 1e-6).sqrt()
+    torch.testing.assert_close(norm(x), want * norm.weight.view(6, 1, 1) + norm.bias.view(6, 1, 1))
+    ramp = torch.linspace(-3, 3, 7, dtype=torch.float64)  # the same at every channel: gone after centring
+    torch.testing.assert_close(norm(x + ramp), norm(x))
+    group = nn.GroupNorm(1, 6, eps=1e-6).double()  # mean over C, H, W: the ramp would stay
+    assert (group(x + ramp) - group(x)).abs().max() > 0.1
     nhwc = AliasFreeLayerNorm2d.from_norm(timm_norm, layout="NHWC")
     torch.testing.assert_close(nhwc(x.permute(0, 2, 3, 1)), norm(x).permute(0, 2, 3, 1))
     assert nhwc.weight is timm_norm.weight
+    plain = AliasFreeLayerNorm2d(6)
+    half = plain(x.bfloat16())  # 16-bit inputs: statistics in float32
+    assert half.dtype == torch.bfloat16 and (half.double() - plain.double()(x)).abs().max() < 5e-2
 
 
 def test_alias_free_conv():

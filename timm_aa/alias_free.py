@@ -12,8 +12,8 @@ exactly invariant to circular shifts by fractional amounts as well as integers.
 - ``ReLU`` / ``GELU`` become :class:`~timm_aa.layers.AliasFreeActivation` with one polynomial per channel (the width
   of the nearest layer before it: BatchNorm, conv, linear or norm), fitted to the function it replaces;
 - layer norms over channels (timm's ``LayerNorm2d``; in ConvNeXt blocks, the channels-last ``LayerNorm``) become
-  :class:`~timm_aa.layers.AliasFreeLayerNorm2d` over channels and positions; ConvNeXt's channels-last MLP keeps
-  its layout (``layout='NHWC'``);
+  :class:`~timm_aa.layers.AliasFreeLayerNorm2d` (centred per position, scaled over channels and positions);
+  ConvNeXt's channels-last MLP keeps its layout (``layout='NHWC'``);
 - BatchNorm stays (in eval mode a per-channel affine map); so do global average pooling and what follows it (the
   classifier head, ConvNeXt's head norm).
 

@@ -1,10 +1,9 @@
-"""A layer norm over channels *and* positions: the shift-commuting normalisation of alias-free networks
-(Michaeli et al., CVPR 2023), with the parameters of timm's channel layer norms."""
+"""The shift-commuting layer norm of alias-free networks (Michaeli et al., CVPR 2023: centred per position over
+channels, scaled over channels *and* positions), with the parameters of timm's channel layer norms."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import TimmAAError
@@ -13,26 +12,35 @@ from .alias_free import check_layout, from_nchw, to_nchw
 
 def alias_free_layer_norm2d(input: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
                             eps: float = 1e-6, layout: str = "NCHW") -> torch.Tensor:
-    """Normalise each sample over channels *and* positions together (mean and biased variance over C, H, W), then
-    scale and shift each channel by ``weight`` and ``bias`` (C,): ``nn.GroupNorm(1, C)``'s arithmetic.
+    """The paper's layer norm: subtract the mean over channels at each position, divide by the standard deviation
+    over channels *and* positions (biased), then scale and shift each channel by ``weight`` and ``bias`` (C,).
 
-    Both statistics are shift-invariant for strictly band-limited maps (the mean is the DC bin; the variance is the
-    spectrum's energy, Parseval), unlike a layer norm over channels alone, which normalises each position on its own
-    (a pointwise nonlinearity: it aliases). The functional twin of :class:`AliasFreeLayerNorm2d`.
+    The centring is linear and the same at every position (it commutes with any shift); the scale is one number per
+    sample, shift-invariant for strictly band-limited maps (the spectrum's energy, Parseval). timm's layer norm
+    divides each position by its own deviation instead: a pointwise nonlinearity, which aliases. 16-bit inputs are
+    normalised in float32. The functional twin of :class:`AliasFreeLayerNorm2d`.
 
     Example:
-        >>> y = alias_free_layer_norm2d(torch.randn(2, 3, 5, 5) * 4 + 1)
-        >>> abs(y[0].mean().item()) < 1e-6, round(y[0].var(unbiased=False).item(), 4)
+        >>> y = alias_free_layer_norm2d(torch.randn(2, 3, 5, 5) * 4 + torch.arange(5.))  # a ramp along W
+        >>> y[0].mean(0).abs().max().item() < 1e-6, round(y[0].var(unbiased=False).item(), 4)
         (True, 1.0)
     """
     x = to_nchw(input, layout, "alias_free_layer_norm2d")
     if x.numel() == 0:
         return input.clone()
-    return from_nchw(F.group_norm(x, 1, weight, bias, eps), layout)
+    x = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    centred = x - x.mean(1, keepdim=True)
+    out = centred * torch.rsqrt(centred.square().mean((1, 2, 3), keepdim=True) + eps)
+    if weight is not None:
+        out = out * weight.to(out).view(-1, 1, 1)
+    if bias is not None:
+        out = out + bias.to(out).view(-1, 1, 1)
+    return from_nchw(out.to(input.dtype), layout)
 
 
 class AliasFreeLayerNorm2d(nn.Module):
-    """Layer norm over channels and positions (see :func:`alias_free_layer_norm2d`) with a per-channel affine.
+    """Layer norm centred per position, scaled over channels and positions (see :func:`alias_free_layer_norm2d`),
+    with a per-channel affine.
 
     Its parameters are named and shaped as timm's ``LayerNorm2d`` / ``LayerNorm`` (``weight``, ``bias``: (C,)),
     so their weights load with ``strict=True``; ``layout='NHWC'`` takes channels-last tensors (ConvNeXt blocks).

@@ -46,6 +46,6 @@ def resnet18_afc(pretrained: bool = False, **kwargs: Any) -> nn.Module:
 
 @register_model
 def convnext_tiny_afc(pretrained: bool = False, **kwargs: Any) -> nn.Module:
-    """ConvNeXt-Tiny, alias-free (the paper's model: layer norms over channels and positions); ``pretrained=True``
+    """ConvNeXt-Tiny, alias-free (the paper's model and layer norm); ``pretrained=True``
     loads timm's ``convnext_tiny`` weights into every parameter but the activations' coefficients."""
     return create_afc("convnext_tiny_afc", "convnext_tiny", pretrained, **kwargs)
