@@ -194,11 +194,22 @@ def test_alias_free_conv():
     (lambda: AliasFreeConv2d(3, 3, 3, padding=3), "padding=.* is larger than the kernel's reach"),
     (lambda: fit_polynomial("silu"), "approximates must be one of"),
     (lambda: alias_free_downsample2d(torch.zeros(1, 3, 4, 4), 0), "stride must be an int >= 1"),
+    (lambda: fractional_roll(torch.zeros(3, 4, 4), torch.zeros(3, 2)), r"expects a 4D \(N, C, H, W\) input"),
 ])
 def test_bad_arguments(call, message):
     with pytest.raises(TimmAAError, match=message) as err:
         call()
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: alias_free_activation(torch.zeros(1, 3, 4, 4), [0.0, 0.0, 1.0]), "coefficients must be a torch.Tensor"),
+    (lambda: fractional_roll(torch.zeros(1, 3, 4, 4, dtype=torch.uint8), torch.zeros(1, 2)), "floating-point"),
+])
+def test_bad_argument_types(call, message):
+    """Integer images would be rounded back silently after the phase shift; lists have no shape."""
+    with pytest.raises(TypeError, match=message):
+        call()
 
 
 def _small_afc() -> nn.Module:

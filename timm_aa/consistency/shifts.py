@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from ..layers.helpers import check_input
+
 RANDOM_STREAM, CIRCULAR_STREAM, FRACTIONAL_STREAM = 0, 1, 2
 _NEW_STREAMS = 2**32  # seeds of the streams added after 0.1 start here, clear of the first two streams' seeds
 
@@ -123,8 +125,10 @@ def fractional_roll(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
         >>> fractional_roll(x, torch.tensor([[0., 0.5]]))[0, 0, 0, :4]  # half a pixel on: sin(pi (n - 1/2) / 2)
         tensor([-0.7071,  0.7071,  0.7071, -0.7071])
     """
-    if shifts.shape != (x.shape[0], 2):
-        raise ValueError(f"shifts must be (batch, 2) = ({x.shape[0]}, 2), got {list(shifts.shape)}")
+    check_input(x, "fractional_roll")
+    if not isinstance(shifts, torch.Tensor) or shifts.shape != (x.shape[0], 2):
+        got = list(shifts.shape) if isinstance(shifts, torch.Tensor) else type(shifts).__name__
+        raise ValueError(f"shifts must be a (batch, 2) = ({x.shape[0]}, 2) tensor, got {got}")
     shifts = shifts.to(torch.float64)
     whole = torch.round(shifts)
     frac = shifts - whole

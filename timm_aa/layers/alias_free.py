@@ -162,12 +162,14 @@ def alias_free_activation(input: torch.Tensor, coefficients: torch.Tensor, layou
     """
     x = to_nchw(input, layout, "alias_free_activation")
     c = coefficients
+    if not isinstance(c, torch.Tensor):
+        raise TypeError(f"coefficients must be a torch.Tensor of shape (3,) or (channels, 3), got {type(c).__name__}")
     if c.shape not in ((3,), (x.shape[1], 3)):
         raise TimmAAError(f"coefficients must have shape (3,) or (channels, 3) = ({x.shape[1]}, 3), got "
                           f"{list(c.shape)}")
     h, w = x.shape[-2:]
     up = spectral_resample(x, (2 * h, 2 * w))
-    c = c.to(up.dtype)
+    c = c.to(up)  # the input's device, float32 (float64) like the upsampled map
     c0, c1, c2 = (c.view(3, 1, 1, 1) if c.dim() == 1 else c.T.reshape(3, 1, -1, 1, 1)).unbind(0)
     out = spectral_resample(torch.addcmul(c0, up, torch.addcmul(c1, c2, up)), (h, w)).to(input.dtype)
     return from_nchw(out, layout)
