@@ -50,6 +50,8 @@ def test_timm_api_and_features_only():
     torch.testing.assert_close(model.forward_head(model.forward_features(x)), out)
     model.reset_classifier(3)
     assert model(x).shape == (2, 3)
+    unpooled = timm.create_model("resnet18_afc", num_classes=0, global_pool="", in_chans=1, **TINY_RESNET).eval()
+    assert unpooled(x).shape == (2, 64, 2, 2)  # feature maps (shift-equivariant): timm's unpooled form is allowed
     assert timm.create_model("resnet18_afc", dtype=torch.float64, **TINY_RESNET).fc.weight.dtype == torch.float64
     for name, kwargs in (("resnet18_afc", TINY_RESNET), ("convnext_tiny_afc", dict(depths=(1, 1, 1, 1)))):
         features = timm.create_model(name, features_only=True, **kwargs).eval()

@@ -88,9 +88,9 @@ def _convert(module: nn.Module, name: str, nhwc: bool, before: list[nn.Module], 
         if module.output_size not in (1, (1, 1)):
             raise TimmAAError(f"{name}: only global average pooling keeps the invariance, got {module}")
         return None
-    if isinstance(module, SelectAdaptivePool2d) and module.pool_type != "avg":
+    if isinstance(module, SelectAdaptivePool2d) and module.pool_type not in ("avg", ""):  # '': maps, equivariant
         raise TimmAAError(f"{name}: global {module.pool_type!r} pooling is not shift-invariant for fractional shifts; "
-                          "use global_pool='avg'")
+                          "use global_pool='avg' (or '' for the unpooled feature maps)")
     if not list(module.children()) and not isinstance(module, _KEEP):
         raise TimmAAError(f"{name}: {type(module).__name__} has no alias-free form; alias_free converts timm's ResNet "
                           "and ConvNeXt (convolutions, strided pools, ReLU/GELU, layer norms, BatchNorm)")
