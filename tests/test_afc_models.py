@@ -110,7 +110,8 @@ def test_onnx_export_of_resnet18_afc(tmp_path):
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (torch.randn(2, 3, 40, 40),), path, dynamo=False, input_names=["x"],
                           dynamic_axes={"x": {0: "batch"}})
-    assert {"MatMul", "Conv", "Cos"} <= {node.op_type for node in onnx.load(path).graph.node}
+    # the resampling matrices are initializers when the matrix cache is warm, Cos/MatMul nodes when it is cold
+    assert {"MatMul", "Conv"} <= {node.op_type for node in onnx.load(path).graph.node}
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     x = torch.randn(3, 3, 40, 40)
     with torch.no_grad():
