@@ -8,6 +8,7 @@ from torch import nn
 
 from ..errors import TimmAAError
 from .alias_free import check_layout, from_nchw, to_nchw
+from .spectral import _compute_dtype
 
 
 def alias_free_layer_norm2d(input: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
@@ -28,7 +29,7 @@ def alias_free_layer_norm2d(input: torch.Tensor, weight: torch.Tensor | None = N
     x = to_nchw(input, layout, "alias_free_layer_norm2d")
     if x.numel() == 0:
         return input.clone()
-    x = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    x = x.to(_compute_dtype(x))
     centred = x - x.mean(1, keepdim=True)
     out = centred * torch.rsqrt(centred.square().mean((1, 2, 3), keepdim=True) + eps)
     if weight is not None:
