@@ -31,11 +31,12 @@ def alias_free_layer_norm2d(input: torch.Tensor, weight: torch.Tensor | None = N
         return input.clone()
     x = x.to(_compute_dtype(x))
     centred = x - x.mean(1, keepdim=True)
-    out = centred * torch.rsqrt(centred.square().mean((1, 2, 3), keepdim=True) + eps)
+    # one (B, C, 1, 1) factor for the scale and the weight, one fused pass for the affine: half the memory traffic
+    norm = torch.linalg.vector_norm(centred, dim=(1, 2, 3), keepdim=True)
+    scale = torch.rsqrt(norm.square() / centred[0].numel() + eps)
     if weight is not None:
-        out = out * weight.to(out).view(-1, 1, 1)
-    if bias is not None:
-        out = out + bias.to(out).view(-1, 1, 1)
+        scale = scale * weight.to(centred).view(-1, 1, 1)
+    out = centred * scale if bias is None else torch.addcmul(bias.to(centred).view(-1, 1, 1), centred, scale)
     return from_nchw(out.to(input.dtype), layout)
 
 
