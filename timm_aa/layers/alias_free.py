@@ -171,7 +171,7 @@ def alias_free_activation(input: torch.Tensor, coefficients: torch.Tensor, layou
     up = spectral_resample(x, (2 * h, 2 * w))
     c = c.to(up)  # the input's device, float32 (float64) like the upsampled map
     c0, c1, c2 = (c.view(3, 1, 1, 1) if c.dim() == 1 else c.T.reshape(3, 1, -1, 1, 1)).unbind(0)
-    # the low-pass is linear and keeps c0 and c1 * up's band: only the square takes the round trip through 2x
+    # lowpass(c0 + c1 * up) = c0 + c1 * lowpass(x) (linear, and up holds x's band): only the square needs the 2x grid
     linear = torch.addcmul(c0, c1, spectral_resample(x, (h, w)))
     out = torch.addcmul(linear, c2, spectral_resample(up * up, (h, w))).to(input.dtype)
     return from_nchw(out, layout)
