@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from common import machine
 
-    from timm_aa.cli import configure_logging
     from timm_aa.consistency.report import load_report
+    from timm_aa.infra.cli import configure_logging
     from timm_aa.training.demo import run_demo
     from timm_aa.training.demo_recipe import CANVAS, CROP
 

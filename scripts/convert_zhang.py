@@ -33,10 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     a = parser.parse_args(argv)  # before the heavy imports: --help and usage errors stay fast
     from tqdm.auto import tqdm
 
-    from timm_aa.cli import run_main
     from timm_aa.errors import TimmAAError
-    from timm_aa.ownership import check_disjoint
-    from timm_aa.weights.zhang import OutputExists, convert_all, find_checkpoints
+    from timm_aa.infra.cli import run_main
+    from timm_aa.infra.ownership import check_disjoint
+    from timm_aa.weights.zhang_exports import OutputExists, convert_all, find_checkpoints
 
     def line(result) -> str:
         if isinstance(result.error, OutputExists):

@@ -28,7 +28,7 @@ import sys
 
 from _bootstrap import light
 
-cli = light("cli")
+cli = light("infra.cli")
 settings = light("consistency.settings")
 
 
@@ -86,12 +86,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def job() -> None:
         from timm_aa.consistency import ConsistencySettings
-        from timm_aa.consistency.evaluate import REPORT_NAME, run_evaluation
+        from timm_aa.consistency.evaluate import run_evaluation
+        from timm_aa.infra.layout import REPORT
 
         report = run_evaluation(settings=ConsistencySettings(**chosen), **given)
         print(report.table())
         if given.get("output"):
-            print(f"wrote {os.path.join(given['output'], REPORT_NAME)} and plots")
+            print(f"wrote {os.path.join(given['output'], REPORT)} and plots")
 
     return cli.run_main(job, parser, debug)
 

@@ -18,7 +18,7 @@ import sys
 
 from _bootstrap import light
 
-cli = light("cli")
+cli = light("infra.cli")
 card_info = light("hub.card_info")
 
 

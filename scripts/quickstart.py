@@ -14,7 +14,7 @@ import sys
 
 from _bootstrap import light
 
-cli = light("cli")
+cli = light("infra.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

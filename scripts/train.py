@@ -16,7 +16,7 @@ import sys
 
 from _bootstrap import light
 
-cli = light("cli")
+cli = light("infra.cli")
 config = light("training.config")
 recipe = light("training.demo_recipe")
 

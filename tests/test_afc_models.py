@@ -12,7 +12,7 @@ import timm
 import torch
 
 import timm_aa  # noqa: F401  (registers the models)
-from timm_aa.alias_free import new_parameter_names
+from timm_aa.convert.alias_free import new_parameter_names
 from timm_aa.hub import model_args_of, verify_folder, write_export
 from timm_aa.layers import AliasFreeActivation, AliasFreeConv2d
 

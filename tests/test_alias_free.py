@@ -14,8 +14,8 @@ from torch import nn
 
 import timm_aa  # noqa: F401  (registers resnet18_aa / resnet18_aps)
 import timm_aa.layers.spectral as spectral
-from timm_aa.alias_free import alias_free, new_parameter_names
 from timm_aa.consistency import fractional_roll
+from timm_aa.convert.alias_free import alias_free, new_parameter_names
 from timm_aa.errors import TimmAAError
 from timm_aa.layers import (
     AliasFreeActivation,

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from timm_aa import antialias
-from timm_aa.antialias import find_downsampling
+from timm_aa.convert.antialias import find_downsampling
 from timm_aa.layers import BlurConv2d, BlurPool2d, MaxBlurPool2d
 
 MODELS = [

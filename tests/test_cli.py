@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from timm_aa import cli
 from timm_aa.errors import TimmAAError
+from timm_aa.infra import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ("train", "evaluate", "publish", "quickstart")
@@ -122,12 +122,12 @@ def test_quickstart_says_its_weights_are_random(capsys):
 
 
 def _library_lines(pattern):
-    """``file:line`` of every line of timm_aa/ (but the CLI helpers, timm_aa/cli.py) that matches ``pattern``."""
+    """``file:line`` of every line of timm_aa/ (but the CLI helpers, timm_aa/infra/cli.py) that matches ``pattern``."""
     found = []
     for folder, _, files in os.walk(os.path.join(ROOT, "timm_aa")):
         for name in files:
             path = os.path.join(folder, name)
-            if name.endswith(".py") and path != os.path.join(ROOT, "timm_aa", "cli.py"):
+            if name.endswith(".py") and path != os.path.join(ROOT, "timm_aa", "infra", "cli.py"):
                 with open(path) as f:
                     found += [f"{os.path.relpath(path, ROOT)}:{i}" for i, line in enumerate(f, 1)
                               if re.search(pattern, line)]

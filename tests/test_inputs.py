@@ -13,7 +13,7 @@ import torch
 from conftest import run_script
 
 from timm_aa.hub import write_export
-from timm_aa.training.checkpoints import STATE_FILE
+from timm_aa.infra.layout import TRAINER_STATE as STATE_FILE
 
 FAST = ["--model", "resnet18_aa", "--input-size", "32", "--crop-pct", "0.8", "--batch-size", "8", "--aug", "shift",
         "--no-progress"]

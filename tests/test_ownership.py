@@ -19,8 +19,10 @@ from conftest import run_script
 
 from timm_aa.errors import TimmAAError
 from timm_aa.hub import write_export
-from timm_aa.ownership import HOST_TAG, LOCK, TEMP, claim, marker_name, read_marker
-from timm_aa.training.checkpoints import STATE_FILE
+from timm_aa.infra.fs import HOST_TAG
+from timm_aa.infra.layout import LOCK, TEMP, marker_name
+from timm_aa.infra.layout import TRAINER_STATE as STATE_FILE
+from timm_aa.infra.ownership import claim, read_marker
 from timm_aa.training.trackers import read_metrics
 
 FAST = ["--model", "resnet18_aa", "--input-size", "32", "--crop-pct", "0.8", "--batch-size", "8", "--aug", "shift",
@@ -122,8 +124,8 @@ def test_a_second_process_on_the_same_output_is_refused(digits_folder, tmp_path,
         assert code == 2 and f"is being written by process {os.getpid()}" in err, err
         with pytest.raises(TimmAAError, match="being written by"):
             claim(str(out), "evaluate")  # any tool: one writer per folder
-    script = f"from timm_aa.ownership import claim; o = claim({str(tmp_path / 'k')!r}, 'evaluate'); print('held'); " \
-             "import time; time.sleep(60)"
+    script = (f"from timm_aa.infra.ownership import claim; o = claim({str(tmp_path / 'k')!r}, 'evaluate'); "
+              "print('held'); import time; time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
     os.kill(proc.pid, signal.SIGKILL)

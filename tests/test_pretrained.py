@@ -27,9 +27,9 @@ from safetensors.torch import save_file
 
 import timm_aa
 from timm_aa.errors import TimmAAError
-from timm_aa.weights import releases
-from timm_aa.weights.releases import ZHANG_URL_ENV
-from timm_aa.weights.sources import ZHANG_DIR_ENV, converted_path
+from timm_aa.models import _zhang_releases as releases
+from timm_aa.models._zhang_releases import ZHANG_URL_ENV
+from timm_aa.models._zhang_sources import ZHANG_DIR_ENV, converted_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = "resnet18_aa"
@@ -335,7 +335,7 @@ def _images(root, splits=("train", "val")) -> str:
 # the scripts run as they do for users, with the release table pointed at the test's file
 WRAPPER = r"""
 import dataclasses, os, runpy, sys
-from timm_aa.weights import releases
+from timm_aa.models import _zhang_releases as releases
 prefix, script = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.dirname(script))  # as `python scripts/train.py` does
 releases.ZHANG_RELEASES = tuple(dataclasses.replace(r, finetuned=prefix) if r.arch == "resnet18" else r

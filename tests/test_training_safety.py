@@ -15,7 +15,8 @@ import torch
 from safetensors.torch import load_file
 
 from timm_aa.hub import save_weights
-from timm_aa.training.checkpoints import EMA_FILE, STATE_FILE
+from timm_aa.infra.layout import EMA_WEIGHTS as EMA_FILE
+from timm_aa.infra.layout import TRAINER_STATE as STATE_FILE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "scripts", "train.py")

@@ -9,13 +9,11 @@ Example:
 """
 
 from . import models  # noqa: F401  (importing it registers the *_aa models with timm)
-from .alias_free import alias_free
-from .antialias import antialias
+from ._version import __version__ as __version__
+from .convert import alias_free, antialias
 from .errors import TimmAAError
 from .layers import APSPool2d, BlurConv2d, BlurPool2d, LPSPool2d, MaxBlurPool2d, blur_pool2d, max_blur_pool2d
 from .weights import convert_zhang_state_dict, from_zhang, zhang_key_map
-
-__version__ = "0.1.0"
 
 __all__ = [
     "APSPool2d",

@@ -15,9 +15,11 @@ from torch import nn
 
 from . import models as _registered  # noqa: F401  (registers the *_aa models)
 from .errors import TimmAAError, first_line
-from .validate import recorded_model_args
-from .weights.checkpoint import read_safetensors_header
-from .weights.hub_access import hub_download
+from .infra.checkpoint import read_safetensors_header
+from .infra.hub_access import hub_download
+from .infra.layout import CONFIG, WEIGHTS
+from .weights.config import recorded_model_args
+from .weights.export import check_export
 
 _TIMM_SOURCES = ("hf-hub", "hf_hub", "local-dir")  # timm's own prefixes: not ARCH:FILE
 
@@ -108,10 +110,8 @@ def carries_weights(spec: str) -> bool:
 
 
 def _export_model(folder: str, shown: str, **kwargs: Any) -> nn.Module:
-    """The model of an export folder, after :func:`~timm_aa.hub.export.check_export` (config values, and config
+    """The model of an export folder, after :func:`~timm_aa.weights.export.check_export` (config values, and config
     against weights); what timm then refuses is one line too."""
-    from .hub.export import check_export  # the hub package builds on this module
-
     arch = check_export(folder)["architecture"]
     try:
         return timm.create_model(f"local-dir:{folder}", pretrained=True, **kwargs)
@@ -147,7 +147,7 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
         return _export_model(folder, spec, **kwargs)
     if spec.startswith(("hf-hub:", "hf_hub:")):
         repo_id, _, revision = spec.split(":", 1)[1].partition("@")
-        folder = hub_download(repo_id, ["config.json", "model.safetensors"], revision=revision or None)
+        folder = hub_download(repo_id, [CONFIG, WEIGHTS], revision=revision or None)
         return _export_model(folder, spec, **kwargs)
     split = split_weights_spec(spec)
     if split is not None:

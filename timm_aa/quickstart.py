@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import timm
 import torch
 
-from .antialias import antialias
+from .convert.antialias import antialias
 from .errors import TimmAAError
 from .loading import check_model_name
 

@@ -6,19 +6,19 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from .._io import check_writable
 from ..data import ImageSource, open_image_source
 from ..errors import TimmAAError
-from ..input_check import check_input_size
+from ..infra.fs import check_writable
+from ..infra.input_check import check_input_size
+from ..infra.layout import REPORT
+from ..infra.ownership import Owner, check_disjoint, claim
 from ..loading import carries_weights, create_model_from_spec
-from ..ownership import Owner, check_disjoint, claim
 from .plots import plot_consistency, plot_diagonal
 from .report import ConsistencyReport
 from .runner import ModelEntry, evaluate_consistency
 from .settings import ConsistencySettings
 
 log = logging.getLogger(__name__)
-REPORT_NAME = "consistency.json"
 
 
 def weights_label(spec: str, pretrained: bool) -> str:
@@ -86,7 +86,7 @@ or a checkpoint, hf-hub: or local-dir: spec), or allow_random_weights=True to me
         check_writable(output)
         check_disjoint(output, {"data": data})
     plots = ["consistency.png"] + (["diagonal.png"] if "diagonal" in settings.protocols else [])
-    writes = (REPORT_NAME, *plots)
+    writes = (REPORT, *plots)
     with claim(output, "evaluate", overwrite=overwrite, writes=writes) if output else contextlib.nullcontext() as owner:
         return _evaluate(models, names, open_image_source(data, split), settings, owner, pretrained=pretrained,
                          progress=progress)
@@ -105,7 +105,7 @@ def _evaluate(models: Sequence[str], names: list[str], source: ImageSource, sett
     if not source.labeled:
         log.info("the data has no labels: accuracy is n/a, the diagonal protocol follows the center-crop class")
     if owner is not None:
-        owner.write_json(REPORT_NAME, report.to_dict())
+        owner.write_json(REPORT, report.to_dict())
         owner.write_file("consistency.png", lambda tmp: plot_consistency(report, tmp))
         if "diagonal" in settings.protocols:
             owner.write_file("diagonal.png", lambda tmp: plot_diagonal(report, tmp))

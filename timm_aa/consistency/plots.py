@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .._io import atomic_path  # noqa: E402
+from ..infra.fs import atomic_path  # noqa: E402
 from .report import ConsistencyReport  # noqa: E402
 
 

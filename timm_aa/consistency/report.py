@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import json
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from .. import _version
 from ..errors import TimmAAError
+from ..infra.rules import check_fields, integer, number, optional, text
+from .settings import PROTOCOLS
 
 SCHEMA = "timm-aa/consistency/1"
 WORST_CASE = ("adversarial", "adversarial-crop")  # protocols with a worst-case top-1 (``worst_case_accuracy``)
@@ -41,12 +44,10 @@ WORST_CASE = ("adversarial", "adversarial-crop")  # protocols with a worst-case 
 
 def versions() -> dict[str, str]:
     """Versions of the packages that produced a result."""
-    import timm
+    import timm  # imported when a report is made: the module itself is read before torch by the card tools
     import torch
 
-    from .. import __version__
-
-    return {"timm_aa": __version__, "timm": timm.__version__, "torch": torch.__version__,
+    return {"timm_aa": _version.__version__, "timm": timm.__version__, "torch": torch.__version__,
             "python": platform.python_version()}
 
 
@@ -76,11 +77,37 @@ class ResultRow:
         """The model's name, marked when its weights are random (for tables and plots)."""
         return f"{self.model} [random weights]" if self.random_weights else self.model
 
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> ResultRow:
+        """A row read back from a report (``where`` names it in messages), every field checked by :data:`ROW_RULES`;
+        keys that are not fields go to ``extra``.
+
+        Example:
+            >>> ResultRow.from_dict(dict(model='m', weights='random', protocol='circular', consistency=101), 'r.json')
+            Traceback (most recent call last):
+            ...
+            timm_aa.errors.TimmAAError: r.json: consistency must be a number in [0, 100], got 101; write it again \
+with scripts/evaluate.py
+        """
+        check_fields(where, data, ROW_RULES, "write it again with scripts/evaluate.py")
+        names = [f.name for f in fields(cls) if f.name != "extra"]
+        extra = {k: v for k, v in data.items() if k not in names and k != "random_weights"}
+        return cls(**{k: data.get(k) for k in names}, extra=extra)
+
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "extra"}
         out["random_weights"] = self.random_weights
         out.update(self.extra)
         return out
+
+
+#: the check of each field of a :class:`ResultRow` read from a file
+ROW_RULES = {
+    "model": text(), "architecture": optional(text()), "weights": optional(text()), "protocol": text(PROTOCOLS),
+    "consistency": optional(number(0, 100)), "accuracy": optional(number(0, 100)), "num_images": integer(1),
+    "resize": integer(1), "crop": integer(1), "passes": integer(1), "seed": optional(integer(0)),
+    "images_per_second": optional(number(0, 1e12)),
+}
 
 
 @dataclass

@@ -1,18 +1,14 @@
-"""Export folders, model cards, verification and publishing to the Hugging Face Hub."""
+"""Model cards, verification and publishing to the Hugging Face Hub; the export folders they publish are
+:mod:`timm_aa.weights.export`'s (re-exported here, with the layout's file names)."""
 
+from ..infra.layout import CARD as CARD_NAME
+from ..infra.layout import CONFIG as CONFIG_NAME
+from ..infra.layout import METRICS as METRICS_NAME
+from ..infra.layout import WEIGHTS as WEIGHTS_NAME
+from ..weights.export import check_export, hub_config, model_args_of, save_weights, write_export
 from .card import CardInfo, metrics_from_export, metrics_from_report, render_card
-from .export import (
-    CONFIG_NAME,
-    METRICS_NAME,
-    WEIGHTS_NAME,
-    check_export,
-    hub_config,
-    model_args_of,
-    save_weights,
-    write_export,
-)
 from .publish import Prepared, prepare_folder
-from .push import CARD_NAME, check_reachable, push_folder, resolve_token
+from .push import check_reachable, push_folder, resolve_token
 from .verify import VerificationError, verify_folder
 
 __all__ = [

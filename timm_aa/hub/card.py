@@ -15,12 +15,12 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from torch import nn
 
-from ..consistency.report import load_report
+from ..consistency.report import ResultRow, load_report
 from ..data import eval_resize
 from ..errors import TimmAAError
-from ..validate import REPORT_ROW_RULES, check_fields, number, optional
+from ..infra.rules import check_fields, number, optional
+from ..weights.export import model_args_of
 from .card_info import CardInfo
-from .export import model_args_of
 
 
 def template_path(name: str = "model_card.md") -> str:
@@ -73,28 +73,26 @@ def metrics_from_report(path: str, model: str | None = None) -> list[dict[str, A
         ...
         timm_aa.errors.TimmAAError: cannot read the consistency report '/nonexistent.json' (No such file or directory)
     """
-    rows = load_report(path)["results"]
-    for i, row in enumerate(rows):
-        check_fields(f"{path} (results[{i}])", row, REPORT_ROW_RULES, "write it again with scripts/evaluate.py")
-    names = sorted({r["model"] for r in rows})
+    rows = [ResultRow.from_dict(row, f"{path} (results[{i}])") for i, row in enumerate(load_report(path)["results"])]
+    names = sorted({r.model for r in rows})
     if model is not None:
-        rows = [r for r in rows if model in (r["model"], r.get("architecture"))]
+        rows = [r for r in rows if model in (r.model, r.architecture)]
     elif len(names) > 1:
         raise TimmAAError(f"eval_json={path!r} holds several models ({', '.join(names)}): choose one with "
                           "eval_model='NAME'")
     if not rows:
         raise TimmAAError(f"eval_json={path!r} has no rows for eval_model={model!r} (it has {names})")
-    if any(r.get("weights") == "random" for r in rows):
-        raise TimmAAError(f"eval_json={path!r}: its rows for {rows[0]['model']!r} were measured with random "
+    if any(r.random_weights for r in rows):
+        raise TimmAAError(f"eval_json={path!r}: its rows for {rows[0].model!r} were measured with random "
                           "weights; evaluate the published weights instead")
     out = []
-    if rows[0].get("accuracy") is not None:
-        out.append(dict(name="top-1 accuracy", type="accuracy", value=rows[0]["accuracy"], split="validation",
-                        source=f"scripts/evaluate.py, {rows[0]['num_images']} images"))
-    for r in (r for r in rows if r["consistency"] is not None):
-        out.append(dict(name=f"shift consistency ({r['protocol']})", type=f"shift-consistency-{r['protocol']}",
-                        value=r["consistency"], split="validation",
-                        source=f"scripts/evaluate.py, R={r['resize']}, S={r['crop']}, {r['passes']} passes"))
+    if rows[0].accuracy is not None:
+        out.append(dict(name="top-1 accuracy", type="accuracy", value=rows[0].accuracy, split="validation",
+                        source=f"scripts/evaluate.py, {rows[0].num_images} images"))
+    for r in (r for r in rows if r.consistency is not None):
+        out.append(dict(name=f"shift consistency ({r.protocol})", type=f"shift-consistency-{r.protocol}",
+                        value=r.consistency, split="validation",
+                        source=f"scripts/evaluate.py, R={r.resize}, S={r.crop}, {r.passes} passes"))
     return out
 
 

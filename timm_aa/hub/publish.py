@@ -11,12 +11,12 @@ from typing import Any
 
 from torch import nn
 
-from .._io import check_writable
+from ..infra.fs import check_writable
+from ..infra.layout import CARD, CONFIG, METRICS, WEIGHTS
+from ..infra.ownership import check_disjoint, claim
 from ..loading import carries_weights, create_model_from_spec
-from ..ownership import check_disjoint, claim
+from ..weights.export import PROVENANCE_KEYS, check_export, write_export
 from .card import CardInfo, metrics_from_export, metrics_from_report, render_card
-from .export import CONFIG_NAME, METRICS_NAME, PROVENANCE_KEYS, WEIGHTS_NAME, check_export, write_export
-from .push import CARD_NAME
 from .verify import verify_folder
 
 
@@ -56,7 +56,7 @@ def load_source(source: str) -> Source:
         model = create_model_from_spec(f"local-dir:{source}")
         cfg = config.get("pretrained_cfg") or {}
         provenance = {k: cfg[k] for k in PROVENANCE_KEYS if cfg.get(k)}
-        return Source(model, config.get("label_names"), metrics_from_export(os.path.join(source, METRICS_NAME)),
+        return Source(model, config.get("label_names"), metrics_from_export(os.path.join(source, METRICS)),
                       provenance, source)
     model = create_model_from_spec(source, pretrained=not carries_weights(source))
     return Source(model, (getattr(model, "pretrained_cfg", None) or {}).get("label_names"))
@@ -88,9 +88,10 @@ def prepare_folder(source: str | Source, output: str, info: CardInfo | None = No
     """Write a Hub-ready folder for ``source`` (a spec for :func:`load_source`, or a :class:`Source`) to
     ``output``, verified against the source; nothing is written to ``output`` when verification fails.
 
-    ``output`` must be new, empty or an earlier publish folder, unless ``overwrite`` (see :mod:`timm_aa.ownership`:
-    files we did not write are never replaced); this and the ``eval_json`` report are checked before the model is
-    loaded. Without ``info`` (or its ``repo_id``), the card names the model by :func:`model_name`.
+    ``output`` must be new, empty or an earlier publish folder, unless ``overwrite`` (see
+    :mod:`timm_aa.infra.ownership`: files we did not write are never replaced); this and the ``eval_json`` report
+    are checked before the model is loaded. Without ``info`` (or its ``repo_id``), the card names the model by
+    :func:`model_name`.
 
     Example:
         >>> import tempfile, timm, timm_aa
@@ -103,7 +104,7 @@ def prepare_folder(source: str | Source, output: str, info: CardInfo | None = No
     check_writable(output)
     check_disjoint(output, {"model": source_folder})  # a model name or a Source without a folder: None, skipped
     report_metrics = metrics_from_report(eval_json, eval_model) if eval_json else None
-    with claim(output, "publish", overwrite=overwrite, writes=(WEIGHTS_NAME, CONFIG_NAME, CARD_NAME)) as owner:
+    with claim(output, "publish", overwrite=overwrite, writes=(WEIGHTS, CONFIG, CARD)) as owner:
         src = source if isinstance(source, Source) else load_source(source)
         model = src.model
         info = dataclasses.replace(info or CardInfo(None))  # a copy: the caller's CardInfo stays as it was
@@ -118,9 +119,9 @@ def prepare_folder(source: str | Source, output: str, info: CardInfo | None = No
         try:
             write_export(model, staged, label_names=src.labels, provenance=src.provenance,
                          data_config=dict(getattr(model, "pretrained_cfg", None) or {}))
-            render_card(model, info).save(os.path.join(staged, CARD_NAME))
+            render_card(model, info).save(os.path.join(staged, CARD))
             diffs = verify_folder(staged, model, atol=atol)
-            for name in (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME):
+            for name in (WEIGHTS, CONFIG, CARD):
                 owner.write_file(name, lambda tmp, n=name: os.replace(os.path.join(staged, n), tmp))
         finally:
             shutil.rmtree(staged, ignore_errors=True)

@@ -14,11 +14,9 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, constants, ge
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from ..errors import TimmAAError, first_line
-from ..ownership import read_marker
-from ..weights.hub_access import unreachable
-from .export import CONFIG_NAME, WEIGHTS_NAME
-
-CARD_NAME = "README.md"
+from ..infra.hub_access import unreachable
+from ..infra.layout import CARD, CONFIG, WEIGHTS
+from ..infra.ownership import read_marker
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -79,7 +77,7 @@ README.md): build it with prepare_folder first
     """
     marker, why = read_marker(folder, "publish")
     files = sorted(marker.files) if marker else []
-    missing = [f for f in (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME) if f not in files]
+    missing = [f for f in (WEIGHTS, CONFIG, CARD) if f not in files]
     if missing or marker.pending:  # no marker: no files, so all three are missing
         why = why or (f"it lacks {', '.join(missing)}" if missing else "its last publish was interrupted")
         raise TimmAAError(f"{folder!r} is not a complete publish folder ({why}): build it with prepare_folder first")
@@ -87,8 +85,8 @@ README.md): build it with prepare_folder first
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        if not force and not create_pr and api.file_exists(repo_id, WEIGHTS_NAME, revision=revision):
-            raise TimmAAError(f"{repo_id} already has {WEIGHTS_NAME}: pass force=True to replace it, or "
+        if not force and not create_pr and api.file_exists(repo_id, WEIGHTS, revision=revision):
+            raise TimmAAError(f"{repo_id} already has {WEIGHTS}: pass force=True to replace it, or "
                               "create_pr=True to propose the change as a pull request")
         ops = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=os.path.join(folder, f)) for f in files]
         return api.create_commit(repo_id, ops, commit_message=commit_message or f"Upload {repo_id} with timm-aa",

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .blur_pool import BlurPool2d
+from .options import DEFAULT_FILT_SIZE, DEFAULT_PAD_MODE
 
 
 class BlurConv2d(nn.Conv2d):
@@ -41,8 +42,8 @@ class BlurConv2d(nn.Conv2d):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         *,
-        filt_size: int = 4,
-        blur_pad_mode: str = "reflect",
+        filt_size: int = DEFAULT_FILT_SIZE,
+        blur_pad_mode: str = DEFAULT_PAD_MODE,
         blur_first: bool = False,
     ) -> None:
         super().__init__(
@@ -55,7 +56,7 @@ class BlurConv2d(nn.Conv2d):
                                dtype=dtype)
 
     @classmethod
-    def from_conv(cls, conv: nn.Conv2d, *, filt_size: int = 4, blur_pad_mode: str = "reflect",
+    def from_conv(cls, conv: nn.Conv2d, *, filt_size: int = DEFAULT_FILT_SIZE, blur_pad_mode: str = DEFAULT_PAD_MODE,
                   blur_first: bool = False, pool: nn.Module | None = None) -> BlurConv2d:
         """Build from a strided ``nn.Conv2d``, sharing its parameters (no copy).
 

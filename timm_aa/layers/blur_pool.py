@@ -11,13 +11,14 @@ import torch
 from ._backends import ops
 from .filters import BlurFilterModule, binomial_taps
 from .helpers import check_pad_mode, to_pair
+from .options import DEFAULT_FILT_SIZE, DEFAULT_PAD_MODE
 
 
 def blur_pool2d(
     input: torch.Tensor,
-    filt_size: int = 4,
+    filt_size: int = DEFAULT_FILT_SIZE,
     stride: int | tuple[int, int] = 2,
-    pad_mode: str = "reflect",
+    pad_mode: str = DEFAULT_PAD_MODE,
 ) -> torch.Tensor:
     """Blur ``input`` (N, C, H, W) with the binomial filter of size ``filt_size``, then subsample by ``stride``.
 
@@ -55,9 +56,9 @@ class BlurPool2d(BlurFilterModule):
     def __init__(
         self,
         channels: int | None = None,
-        filt_size: int = 4,
+        filt_size: int = DEFAULT_FILT_SIZE,
         stride: int | tuple[int, int] = 2,
-        pad_mode: str = "reflect",
+        pad_mode: str = DEFAULT_PAD_MODE,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:

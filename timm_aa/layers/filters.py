@@ -8,8 +8,7 @@ import torch
 from torch import nn
 
 from ..errors import TimmAAError
-
-MAX_FILT_SIZE = 7
+from .options import FILT_SIZES
 
 
 def check_filt_size(filt_size: int) -> int:
@@ -19,10 +18,11 @@ def check_filt_size(filt_size: int) -> int:
         >>> check_filt_size(4)
         4
     """
+    allowed = f"{FILT_SIZES[0]}..{FILT_SIZES[-1]}"
     if isinstance(filt_size, bool) or not isinstance(filt_size, int):
-        raise TypeError(f"filt_size must be an int in 1..{MAX_FILT_SIZE}, got {filt_size!r}")
-    if not 1 <= filt_size <= MAX_FILT_SIZE:
-        raise TimmAAError(f"filt_size must be in 1..{MAX_FILT_SIZE}, got {filt_size}")
+        raise TypeError(f"filt_size must be an int in {allowed}, got {filt_size!r}")
+    if filt_size not in FILT_SIZES:
+        raise TimmAAError(f"filt_size must be in {allowed}, got {filt_size}")
     return filt_size
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import TimmAAError
-
-PAD_MODES = ("reflect", "replicate", "zeros", "circular")
+from .options import PAD_MODE_ALIASES, PAD_MODES
 
 
 def check_pad_mode(pad_mode: str) -> str:
@@ -17,7 +16,7 @@ def check_pad_mode(pad_mode: str) -> str:
         >>> check_pad_mode('reflect'), check_pad_mode('constant')
         ('reflect', 'zeros')
     """
-    name = "zeros" if pad_mode == "constant" else pad_mode  # timm's and F.pad's name for zero padding
+    name = PAD_MODE_ALIASES.get(pad_mode, pad_mode) if isinstance(pad_mode, str) else pad_mode
     if name not in PAD_MODES:
         raise TimmAAError(f"pad_mode must be one of {PAD_MODES} (or 'constant' for 'zeros'), got {pad_mode!r}")
     return name

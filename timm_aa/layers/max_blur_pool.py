@@ -8,6 +8,7 @@ from ..errors import TimmAAError
 from ._backends import ops
 from .filters import BlurFilterModule, binomial_taps
 from .helpers import check_pad_mode, to_pair
+from .options import DEFAULT_FILT_SIZE, DEFAULT_PAD_MODE
 
 
 def _check_padding(padding: int | tuple[int, int], kernel_size: list[int]) -> list[int]:
@@ -22,8 +23,8 @@ def max_blur_pool2d(
     kernel_size: int | tuple[int, int] = 2,
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
-    filt_size: int = 4,
-    pad_mode: str = "reflect",
+    filt_size: int = DEFAULT_FILT_SIZE,
+    pad_mode: str = DEFAULT_PAD_MODE,
 ) -> torch.Tensor:
     """Max-pool ``input`` with ``kernel_size`` and ``padding`` at stride 1, then blur (``filt_size``) and subsample
     by ``stride`` (default: ``kernel_size``, as ``nn.MaxPool2d``). The functional twin of :class:`MaxBlurPool2d`.
@@ -59,8 +60,8 @@ class MaxBlurPool2d(BlurFilterModule):
         kernel_size: int | tuple[int, int] = 2,
         stride: int | tuple[int, int] | None = None,
         padding: int | tuple[int, int] = 0,
-        filt_size: int = 4,
-        pad_mode: str = "reflect",
+        filt_size: int = DEFAULT_FILT_SIZE,
+        pad_mode: str = DEFAULT_PAD_MODE,
         *,
         channels: int | None = None,
         device: torch.device | str | None = None,

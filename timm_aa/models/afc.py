@@ -21,8 +21,8 @@ from typing import Any
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
+from ._builders import build_afc_model
 from ._cfgs import base_cfg
-from ._factory import create_afc
 
 AFC_PAPER = dict(paper_ids="arXiv:2303.08085",
                  paper_name="Alias-Free Convnets: Fractional Shift Invariance via Polynomial Activations")
@@ -41,11 +41,11 @@ def resnet18_afc(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """ResNet-18, alias-free (polynomial activations fitted for ``act_scale=2``, ideal downsampling, circular
     convolutions); ``pretrained=True`` loads timm's ``resnet18`` weights into every parameter but the activations'
     coefficients."""
-    return create_afc("resnet18_afc", "resnet18", pretrained, **dict(RESNET_AFC, **kwargs))
+    return build_afc_model("resnet18_afc", "resnet18", pretrained, **dict(RESNET_AFC, **kwargs))
 
 
 @register_model
 def convnext_tiny_afc(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """ConvNeXt-Tiny, alias-free (the paper's model and layer norm); ``pretrained=True``
     loads timm's ``convnext_tiny`` weights into every parameter but the activations' coefficients."""
-    return create_afc("convnext_tiny_afc", "convnext_tiny", pretrained, **kwargs)
+    return build_afc_model("convnext_tiny_afc", "convnext_tiny", pretrained, **kwargs)

@@ -13,9 +13,10 @@ from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
 from ..layers import BlurPool2d
-from ..weights.releases import zhang_pretrained_cfgs
+from ..layers.options import DEFAULT_FILT_SIZE, DEFAULT_PAD_MODE
+from ._builders import build_aa_model
 from ._cfgs import zhang_cfg
-from ._factory import create_aa
+from ._zhang_releases import zhang_pretrained_cfgs
 
 
 class AlexNet(nn.Module):
@@ -30,8 +31,8 @@ class AlexNet(nn.Module):
         self,
         num_classes: int = 1000,
         in_chans: int = 3,
-        filt_size: int = 4,
-        pad_mode: str = "reflect",
+        filt_size: int = DEFAULT_FILT_SIZE,
+        pad_mode: str = DEFAULT_PAD_MODE,
         drop_rate: float = 0.5,
         *,
         device: torch.device | str | None = None,
@@ -97,4 +98,4 @@ default_cfgs = generate_default_cfgs(zhang_pretrained_cfgs("alexnet", zhang_cfg(
 @register_model
 def alexnet_aa(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """AlexNet, anti-aliased in Zhang's layout; ``pretrained=True`` loads his weights."""
-    return create_aa("alexnet_aa", AlexNet, pretrained, **kwargs)
+    return build_aa_model("alexnet_aa", AlexNet, pretrained, **kwargs)

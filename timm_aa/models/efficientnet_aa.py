@@ -8,9 +8,9 @@ from typing import Any
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
-from ..weights.releases import zhang_pretrained_cfgs
+from ._builders import build_aa_model
 from ._cfgs import base_cfg, zhang_cfg
-from ._factory import create_aa
+from ._zhang_releases import zhang_pretrained_cfgs
 
 default_cfgs = generate_default_cfgs({
     **zhang_pretrained_cfgs("mobilenet", zhang_cfg(first_conv="conv_stem", classifier="classifier")),
@@ -21,10 +21,10 @@ default_cfgs = generate_default_cfgs({
 @register_model
 def mobilenetv2_100_aa(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """MobileNetV2 1.0, anti-aliased in Zhang's layout; ``pretrained=True`` loads his weights."""
-    return create_aa("mobilenetv2_100_aa", "mobilenetv2_100", pretrained, **kwargs)
+    return build_aa_model("mobilenetv2_100_aa", "mobilenetv2_100", pretrained, **kwargs)
 
 
 @register_model
 def efficientnet_b0_aa(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """EfficientNet-B0 converted by ``antialias()``."""
-    return create_aa("efficientnet_b0_aa", "efficientnet_b0", pretrained, **kwargs)
+    return build_aa_model("efficientnet_b0_aa", "efficientnet_b0", pretrained, **kwargs)

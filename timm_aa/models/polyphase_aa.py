@@ -11,8 +11,8 @@ from typing import Any
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
+from ._builders import build_aa_model
 from ._cfgs import base_cfg
-from ._factory import create_aa
 
 default_cfgs = generate_default_cfgs({
     f"{depth}_{method}": base_cfg(depth) for depth in ("resnet18", "resnet50") for method in ("aps", "lps")
@@ -26,22 +26,22 @@ LPS = dict(APS, aa_layer="lps")
 @register_model
 def resnet18_aps(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """ResNet-18 with adaptive polyphase sampling, circular padding (exact circular-shift invariance)."""
-    return create_aa("resnet18_aps", "resnet18", pretrained, **dict(APS, **kwargs))
+    return build_aa_model("resnet18_aps", "resnet18", pretrained, **dict(APS, **kwargs))
 
 
 @register_model
 def resnet50_aps(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """ResNet-50 with adaptive polyphase sampling, circular padding (exact circular-shift invariance)."""
-    return create_aa("resnet50_aps", "resnet50", pretrained, **dict(APS, **kwargs))
+    return build_aa_model("resnet50_aps", "resnet50", pretrained, **dict(APS, **kwargs))
 
 
 @register_model
 def resnet18_lps(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """ResNet-18 with learnable polyphase sampling, circular padding (exact in eval mode)."""
-    return create_aa("resnet18_lps", "resnet18", pretrained, **dict(LPS, **kwargs))
+    return build_aa_model("resnet18_lps", "resnet18", pretrained, **dict(LPS, **kwargs))
 
 
 @register_model
 def resnet50_lps(pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """ResNet-50 with learnable polyphase sampling, circular padding (exact in eval mode)."""
-    return create_aa("resnet50_lps", "resnet50", pretrained, **dict(LPS, **kwargs))
+    return build_aa_model("resnet50_lps", "resnet50", pretrained, **dict(LPS, **kwargs))

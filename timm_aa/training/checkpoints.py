@@ -1,7 +1,7 @@
 """Checkpoint folders: what they hold and how each file is read, keep-last-K, and the one to resume from.
 
 A checkpoint is ``OUTPUT/checkpoints/epoch-NNNN/``, staged in a temporary folder and installed whole through the
-run folder's :class:`~timm_aa.ownership.Owner` (its marker lists every file); what it holds and how each file is
+run folder's :class:`~timm_aa.infra.ownership.Owner` (its marker lists every file); what it holds and how each file is
 read: docs/reliability.md, "Which files are trusted". Our state never goes through accelerate's
 ``register_for_checkpointing``, whose ``custom_checkpoint_*.pkl`` files are unpickled in full: a checkpoint
 holding one is refused, naming it.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import re
 from typing import Any
 
 import torch
@@ -21,15 +20,19 @@ from accelerate.utils import broadcast_object_list
 from accelerate.utils import load as accelerate_load
 from safetensors.torch import load_file, save_file
 
-from .._io import write_json
 from ..errors import TimmAAError, first_line
-from ..ownership import Owner
-from ..validate import TRAINER_STATE_RULES, check_fields
+from ..infra.fs import write_json
+from ..infra.layout import CHECKPOINT_NAME, CHECKPOINTS, EMA_WEIGHTS, TRAINER_STATE, checkpoint_name
+from ..infra.ownership import Owner
+from ..infra.rules import check_fields, integer, mapping, number, text
 
-STATE_FILE = "trainer_state.json"
-EMA_FILE = "ema.safetensors"
 FORMAT = 3  # 1: accelerate's pickled custom_checkpoint_*.pkl files (not read any more); 2: no run id
-_NAME = re.compile(r"^epoch-(\d{4,})$")
+#: what a checkpoint's trainer_state.json holds, each value checked when it is read
+TRAINER_STATE_RULES = {
+    "run": text(), "epoch": integer(0), "global_step": integer(0), "metrics": mapping, "scheduler": mapping,
+    "gumbel": mapping, **{f"gumbel.{k}": number(0, 1e6) for k in ("tau0", "decay", "min", "tau")},
+    "metrics_lines": integer(0),
+}
 
 
 def list_checkpoints(output: str, run: str | None = None) -> list[str]:
@@ -39,17 +42,17 @@ def list_checkpoints(output: str, run: str | None = None) -> list[str]:
         >>> list_checkpoints('/nonexistent')
         []
     """
-    root = os.path.join(output, "checkpoints")
+    root = os.path.join(output, CHECKPOINTS)
     if not os.path.isdir(root):
         return []
-    found = sorted((int(m.group(1)), name) for name in os.listdir(root) if (m := _NAME.match(name)))
-    paths = [os.path.join(root, name) for _, name in found if os.path.isfile(os.path.join(root, name, STATE_FILE))]
+    found = sorted((int(m.group(1)), name) for name in os.listdir(root) if (m := CHECKPOINT_NAME.match(name)))
+    paths = [os.path.join(root, name) for _, name in found if os.path.isfile(os.path.join(root, name, TRAINER_STATE))]
     return [p for p in paths if run is None or _run_of(p) == run]
 
 
 def _run_of(path: str) -> str | None:
     try:
-        with open(os.path.join(path, STATE_FILE)) as f:
+        with open(os.path.join(path, TRAINER_STATE)) as f:
             return json.load(f).get("run")
     except (OSError, ValueError, AttributeError):
         return None
@@ -66,12 +69,12 @@ def read_state(path: str) -> dict[str, Any]:
         timm_aa.errors.TimmAAError: checkpoint '/nonexistent' is incomplete or corrupt (trainer_state.json: [Errno 2] \
 No such file or directory: '/nonexistent/trainer_state.json')
     """
-    state_path = os.path.join(path, STATE_FILE)
+    state_path = os.path.join(path, TRAINER_STATE)
     try:
         with open(state_path) as f:
             state = json.load(f)
     except (OSError, ValueError) as err:
-        raise TimmAAError(f"checkpoint {path!r} is incomplete or corrupt ({STATE_FILE}: {err})") from None
+        raise TimmAAError(f"checkpoint {path!r} is incomplete or corrupt ({TRAINER_STATE}: {err})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format", 1) if isinstance(state, dict) else "?"
         raise TimmAAError(f"checkpoint {path!r} was written by an older timm-aa (format {found}, this one reads "
@@ -96,9 +99,9 @@ def save_checkpoint(accelerator: Accelerator, owner: Owner | None, state: dict[s
     if owner is not None:
         if ema is not None:
             save_file({k: v.detach().cpu().contiguous() for k, v in ema.state_dict().items()},
-                      os.path.join(staged[0], EMA_FILE))
-        write_json({**state, "format": FORMAT}, os.path.join(staged[0], STATE_FILE))
-        owner.install_dir(f"checkpoints/epoch-{state['epoch']:04d}", staged[0])
+                      os.path.join(staged[0], EMA_WEIGHTS))
+        write_json({**state, "format": FORMAT}, os.path.join(staged[0], TRAINER_STATE))
+        owner.install_dir(f"{CHECKPOINTS}/{checkpoint_name(state['epoch'])}", staged[0])
         for old in list_checkpoints(owner.folder, owner.run)[:-keep_last]:
             owner.remove(f"checkpoints/{os.path.basename(old)}")
     accelerator.wait_for_everyone()
@@ -117,7 +120,7 @@ def load_checkpoint(accelerator: Accelerator, path: str, ema: torch.nn.Module | 
         accelerate_load(rng)  # accelerate's own reader (weights_only=True), which it would let fail silently
         accelerator.load_state(path)
         if ema is not None:
-            ema.load_state_dict(load_file(os.path.join(path, EMA_FILE)))
+            ema.load_state_dict(load_file(os.path.join(path, EMA_WEIGHTS)))
     except pickle.UnpicklingError as err:
         raise TimmAAError(f"resume={path!r}: cannot load the checkpoint: a file there holds more than tensors and "
                           "plain data, and is refused (unpickling it could run code)") from err

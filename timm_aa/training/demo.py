@@ -12,8 +12,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .._io import check_writable
-from ..ownership import Owner, claim
+from ..infra.fs import check_writable
+from ..infra.layout import DEMO_IMAGES, DEMO_RESULT, TOOL_WRITES
+from ..infra.ownership import Owner, claim
 from .demo_data import digits_splits, save_image_folder
 from .demo_recipe import CANVAS, CROP, DEMO_MODELS, DEMO_SEEDS, demo_config
 from .loop import train
@@ -48,7 +49,7 @@ def run_demo(
     output = output or os.path.join("runs", time.strftime("demo-%Y%m%d-%H%M%S"))
     recipe = demo_config(models[0], 0, output, **overrides).to_dict()  # a bad setting fails here, before any work
     check_writable(output)
-    with claim(output, "demo", overwrite=recipe["overwrite"], writes=("demo.json", "digits-val")) as owner:
+    with claim(output, "demo", overwrite=recipe["overwrite"], writes=TOOL_WRITES["demo"]) as owner:
         return _run_demo(owner, models, seeds, recipe, overrides)
 
 
@@ -73,8 +74,8 @@ def _run_demo(owner: Owner, models: Sequence[str], seeds: Sequence[int], recipe:
                for m in models}
     result = {"models": list(models), "seeds": list(seeds), "runs": runs, "summary": summary,
               "recipe": recipe}
-    owner.write_json("demo.json", result)
-    val_dir = owner.install_dir("digits-val", save_image_folder(splits.val, owner.stage_dir()))
+    owner.write_json(DEMO_RESULT, result)
+    val_dir = owner.install_dir(DEMO_IMAGES, save_image_folder(splits.val, owner.stage_dir()))
     return {**result, "output": output, "val_dir": val_dir}
 
 

@@ -25,11 +25,12 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..errors import TimmAAError
-from ..hub import write_export
-from ..input_check import check_input_size
+from ..infra.input_check import check_input_size
+from ..infra.layout import EXPORT
+from ..infra.ownership import Owner
 from ..layers.polyphase import LPSPool2d
 from ..loading import create_model_from_spec
-from ..ownership import Owner
+from ..weights.export import write_export
 from . import checkpoints as ckpt
 from .config import TrainConfig
 from .data import DataSplits, TransformedImages, check_readable, open_splits, train_transform, val_transform
@@ -182,13 +183,13 @@ def _epoch(run: _Run, epoch: int, owner: Owner | None, run_id: str) -> dict[str,
 
 def _export(run: _Run, owner: Owner | None, splits: DataSplits, final: dict[str, Any]) -> str:
     """Write the trained (or EMA) model with the data config it was trained and validated with."""
-    export = os.path.join(run.cfg.output, "export")
+    export = os.path.join(run.cfg.output, EXPORT)
     if owner is not None:
         net = run.ema.module if run.ema else run.accelerator.unwrap_model(run.model)
         staged = owner.stage_dir()
         write_export(net, staged, label_names=splits.classes, data_config=run.data_cfg,
                      metrics={"model": run.cfg.model, "dataset": run.cfg.data, "epochs": run.cfg.epochs, **final})
-        owner.install_dir("export", staged)
+        owner.install_dir(EXPORT, staged)
     run.accelerator.wait_for_everyone()
     return export
 

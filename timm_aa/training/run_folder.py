@@ -1,4 +1,4 @@
-"""Which folder a training run writes, and whether it may (:mod:`timm_aa.ownership`): a run starts only in a new
+"""Which folder a training run writes, and whether it may (:mod:`timm_aa.infra.ownership`): a run starts only in a new
 or empty folder (or with ``overwrite``, replacing an earlier run's files), continues only its own run
 (``resume``), and its main process holds the folder's lock while it trains. ``resume`` of another run's checkpoint
 starts a new run from it, in a new or empty ``output``.
@@ -11,9 +11,10 @@ import os
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
 
-from .._io import check_writable
 from ..errors import TimmAAError
-from ..ownership import Owner, check_disjoint, claim, read_marker
+from ..infra.fs import check_writable
+from ..infra.layout import TOOL_WRITES
+from ..infra.ownership import Owner, check_disjoint, claim, read_marker
 from . import checkpoints as ckpt
 from .config import TrainConfig
 
@@ -53,7 +54,7 @@ def claim_run(accelerator: Accelerator, cfg: TrainConfig, run: str | None) -> tu
     owner, message = None, None
     if accelerator.is_main_process:
         try:
-            owner = claim(cfg.output, "train", overwrite=cfg.overwrite, run=run, writes=("metrics.jsonl", "export"))
+            owner = claim(cfg.output, "train", overwrite=cfg.overwrite, run=run, writes=TOOL_WRITES["train"])
         except TimmAAError as err:
             message = str(err)
     shared = [message, owner.run if owner else None, owner.started_new if owner else False]

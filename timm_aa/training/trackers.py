@@ -1,7 +1,7 @@
 """Where a run's metrics go: ``OUTPUT/metrics.jsonl`` (always; one JSON object per line, the run's settings
 first), and tensorboard under ``OUTPUT/train-<run>/`` when it is installed.
 
-``metrics.jsonl`` is written whole through the run folder's :class:`~timm_aa.ownership.Owner` each time a line is
+``metrics.jsonl`` is written whole through the run folder's :class:`~timm_aa.infra.ownership.Owner` each time a line is
 added, so a kill never leaves half a line, and a resume first cuts it back to the lines its checkpoint had seen
 (the epochs after it are trained again and logged again, not twice).
 """
@@ -13,9 +13,8 @@ import json
 import os
 from typing import Any
 
-from ..ownership import Owner
-
-METRICS = "metrics.jsonl"
+from ..infra.layout import METRICS_LOG
+from ..infra.ownership import Owner
 
 
 def default_trackers() -> list[str]:
@@ -37,12 +36,12 @@ def read_metrics(output: str) -> list[dict[str, Any]]:
     Example:
         >>> import tempfile
         >>> folder = tempfile.mkdtemp()
-        >>> with open(os.path.join(folder, METRICS), 'w') as f:
+        >>> with open(os.path.join(folder, METRICS_LOG), 'w') as f:
         ...     _ = f.write('{"config": {"epochs": 2}}\\n{"epoch": 0, "val/top1": 50.0}\\n')
         >>> read_metrics(folder)[1]
         {'epoch': 0, 'val/top1': 50.0}
     """
-    path = os.path.join(output, METRICS)
+    path = os.path.join(output, METRICS_LOG)
     if not os.path.isfile(path):
         return []
     with open(path) as f:
@@ -56,4 +55,4 @@ def write_metrics(owner: Owner, records: list[dict[str, Any]]) -> None:
         with open(tmp, "w") as f:
             f.writelines(json.dumps(r, default=str) + "\n" for r in records)
 
-    owner.write_file(METRICS, write)
+    owner.write_file(METRICS_LOG, write)

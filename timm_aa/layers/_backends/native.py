@@ -31,8 +31,7 @@ from pathlib import Path
 
 import torch
 
-from ..._io import atomic_path
-from ...ownership import remove_stale_temps, sha256_file
+from ...infra.fs import atomic_path, remove_stale_temps, sha256_file
 from .layout import empty_like_layout, memory_format_of
 from .tables import Taps, gather_table
 

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from ...errors import TimmAAError
 from ..helpers import check_input
-from . import choose, native, reference
+from . import native, reference
+from .choice import choose
 from .layout import empty_like_layout, memory_format_of
 
 CHUNK_ELEMENTS = 1 << 21  # CPU MaxBlurPool: samples per chunk so the dense max-pooled map stays in cache

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import exporting
+from .tracing import exporting
 
 
 def pad_index(n: int, before: int, after: int, mode: str, device: torch.device) -> torch.Tensor:

@@ -26,7 +26,6 @@ folder itself, named ``.timm-aa-tmp-<host>-<pid>-...``; each claim removes those
 from __future__ import annotations
 
 import errno
-import hashlib
 import itertools
 import json
 import os
@@ -41,111 +40,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import TimmAAError
+from ..errors import TimmAAError
+from .fs import HOST_TAG, file_mode, remove_stale_temps, sha256_file, temp_name
+from .layout import COLLECTIONS, LOCK, MARKER, TEMP, TOOL_FILES, marker_name
 
-LOCK = ".timm-aa.lock"
 SCHEMA = "timm-aa/owner/1"
-TEMP = ".timm-aa-tmp-"
-HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-_TEMP_NAME = re.compile(rf"^{re.escape(TEMP)}([0-9a-f]{{8}})-(\d+)-")
-_MARKER_NAME = re.compile(r"^\.timm-aa-\w+\.json$")
-
-#: the names each tool writes (relative paths, '/'-separated); a marker listing anything else is not ours
-TOOL_FILES: dict[str, re.Pattern[str]] = {
-    "train": re.compile(r"^(metrics\.jsonl|export/(model\.safetensors|config\.json|metrics\.json)"
-                        r"|checkpoints/epoch-\d{4,}/[\w.-]+)$"),
-    "evaluate": re.compile(r"^(consistency\.json|[\w-]+\.png)$"),
-    "publish": re.compile(r"^(README\.md|config\.json|model\.safetensors)$"),
-    "demo": re.compile(r"^(demo\.json|digits-val/\d/\d+\.png)$"),
-    "convert": re.compile(r"^[\w-]+\.[\w-]+/(model\.safetensors|config\.json|metrics\.json)$"),
-}
-#: tools whose folders are collections: a later run of the same tool continues an earlier one's folder
-COLLECTIONS = ("publish", "convert")
-
-
-def marker_name(tool: str) -> str:
-    """The marker file of ``tool`` in the folders it writes.
-
-    Example:
-        >>> marker_name('publish')
-        '.timm-aa-publish.json'
-    """
-    return f".timm-aa-{tool}.json"
-
-
-def file_mode(folder: bool = False) -> int:
-    """The permission bits a new file (``0o666 & ~umask``, as ``open`` gives) or ``folder`` (``0o777 & ~umask``)
-    gets under the current umask.
-
-    Example:
-        >>> old = os.umask(0o027)
-        >>> oct(file_mode()), oct(file_mode(folder=True)), os.umask(old) == 0o027
-        ('0o640', '0o750', True)
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    return (0o777 if folder else 0o666) & ~umask
-
-
-def sha256_file(path: str) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks.
-
-    Example:
-        >>> import tempfile
-        >>> sha256_file(tempfile.NamedTemporaryFile(delete=False).name)[:8]
-        'e3b0c442'
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _record(path: str) -> list[Any]:
     return [os.path.getsize(path), sha256_file(path)]
-
-
-def temp_name(label: str = "") -> str:
-    """A unique temporary name for a file or folder we create: ``.timm-aa-tmp-<host>-<pid>-<label>-<random>``.
-
-    Example:
-        >>> temp_name('export').startswith('.timm-aa-tmp-')
-        True
-    """
-    return f"{TEMP}{HOST_TAG}-{os.getpid()}-{label}{'-' if label else ''}{uuid.uuid4().hex[:8]}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
-
-
-def remove_stale_temps(folder: str) -> list[str]:
-    """Remove the temporary files and folders in ``folder`` that processes on this host left and that are gone
-    (a kill, a crash); return their names. Live processes' temporaries and anything not named by us stay.
-
-    Example:
-        >>> import tempfile
-        >>> root = tempfile.mkdtemp()
-        >>> os.mkdir(os.path.join(root, f'{TEMP}{HOST_TAG}-999999999-export-0a1b2c3d'))
-        >>> remove_stale_temps(root), os.listdir(root)
-        (['.timm-aa-tmp-...-999999999-export-0a1b2c3d'], [])
-    """
-    removed = []
-    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-        match = _TEMP_NAME.match(name)
-        if match and match.group(1) == HOST_TAG and not _alive(int(match.group(2))):
-            path = os.path.join(folder, name)
-            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) and not os.path.islink(path) else \
-                os.unlink(path)
-            removed.append(name)
-    return removed
 
 
 def check_disjoint(output: str, inputs: dict[str, str | None], argument: str = "output") -> None:
@@ -226,7 +129,7 @@ def read_marker(folder: str, tool: str) -> tuple[Marker | None, str]:
 
 def _entries(folder: str) -> list[str]:
     """What ``folder`` holds besides our lock, markers and temporaries."""
-    return sorted(n for n in os.listdir(folder) if n != LOCK and not _MARKER_NAME.match(n) and not n.startswith(TEMP))
+    return sorted(n for n in os.listdir(folder) if n != LOCK and not MARKER.match(n) and not n.startswith(TEMP))
 
 
 class Owner:

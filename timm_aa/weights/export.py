@@ -17,18 +17,16 @@ import tempfile
 from typing import Any
 
 from safetensors.torch import save_file
-from timm.models._hub import save_config_for_hf
 from torch import nn
 
-from .._io import write_json
 from ..errors import TimmAAError
-from ..ownership import file_mode
-from ..validate import read_config, recorded_model_args
-from ..weights.checkpoint import read_safetensors_header
+from ..infra.checkpoint import read_safetensors_header
+from ..infra.fs import file_mode, write_json
+from ..infra.layout import CONFIG, METRICS, WEIGHTS
+from ..models import AA_DEFAULTS, AFC_DEFAULTS
+from ._timm_hub import save_config_for_hf
+from .config import read_config, recorded_model_args
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
-METRICS_NAME = "metrics.json"
 PROVENANCE_KEYS = ("tag", "description", "origin_url", "license", "notes")
 DATA_KEYS = ("input_size", "crop_pct", "crop_mode", "interpolation", "mean", "std")
 
@@ -44,8 +42,6 @@ def model_args_of(model: nn.Module) -> dict[str, Any]:
         >>> model_args_of(timm.create_model('resnet18_afc', num_classes=3))
         {'act_scale': 2.0}
     """
-    from ..models import AA_DEFAULTS, AFC_DEFAULTS
-
     args = getattr(model, "_model_args", None) or {}
     return {k: args[k] for k in (*AA_DEFAULTS, *AFC_DEFAULTS) if k in args}
 
@@ -66,7 +62,7 @@ def hub_config(model: nn.Module, label_names: list[str] | None = None, provenanc
         ('resnet18_aa', [3, 40, 40], 4)
     """
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, CONFIG_NAME)
+        path = os.path.join(tmp, CONFIG)
         model_config = {"label_names": list(label_names)} if label_names else None
         save_config_for_hf(model, path, model_config=model_config, model_args=model_args_of(model))
         with open(path) as f:
@@ -95,7 +91,7 @@ def save_weights(model: nn.Module, path: str, architecture: str | None = None) -
         >>> import timm, timm_aa, tempfile
         >>> path = os.path.join(tempfile.mkdtemp(), 'w.safetensors')
         >>> save_weights(timm.create_model('resnet18_aa', filt_size=3), path)
-        >>> from timm_aa.weights.checkpoint import read_safetensors_header
+        >>> from timm_aa.infra.checkpoint import read_safetensors_header
         >>> read_safetensors_header(path)['model_args']
         '{"filt_size": 3, "pad_mode": "reflect", "aa_layer": "blur", "stem": false, "stem_max_pool": 2}'
     """
@@ -115,7 +111,7 @@ def write_export(model: nn.Module, folder: str, *, label_names: list[str] | None
                  metrics: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None,
                  data_config: dict[str, Any] | None = None) -> str:
     """Write ``model.safetensors``, ``config.json`` (and ``metrics.json``) into the new or empty ``folder``; the
-    tools write into a staging folder of the output they own and install it (:mod:`timm_aa.ownership`).
+    tools write into a staging folder of the output they own and install it (:mod:`timm_aa.infra.ownership`).
 
     Example:
         >>> import timm, timm_aa, tempfile
@@ -127,10 +123,10 @@ def write_export(model: nn.Module, folder: str, *, label_names: list[str] | None
     if os.listdir(folder):
         raise ValueError(f"write_export writes into a new or empty folder, {folder!r} is not")  # a bug of ours
     config = hub_config(model, label_names, provenance, data_config)
-    save_weights(model, os.path.join(folder, WEIGHTS_NAME), config["architecture"])
-    write_json(config, os.path.join(folder, CONFIG_NAME))
+    save_weights(model, os.path.join(folder, WEIGHTS), config["architecture"])
+    write_json(config, os.path.join(folder, CONFIG))
     if metrics is not None:
-        write_json(metrics, os.path.join(folder, METRICS_NAME))
+        write_json(metrics, os.path.join(folder, METRICS))
     return folder
 
 
@@ -156,7 +152,7 @@ def check_export(folder: str) -> dict[str, Any]:
         'resnet18_aa'
     """
     config = read_config(folder)
-    weights_path = os.path.join(folder, WEIGHTS_NAME)
+    weights_path = os.path.join(folder, WEIGHTS)
     meta = read_safetensors_header(weights_path)
     if "architecture" not in meta:
         return config
@@ -168,8 +164,8 @@ def check_export(folder: str) -> dict[str, Any]:
         says = ", ".join(f"{k} {configured_args.get(k, '(unset)')!r}" for k in differ) if same_arch else ""
         was = ", ".join(f"{k} {v!r}" for k, v in differ.items()) if same_arch else ""
         raise TimmAAError(
-            f"{folder!r} contradicts itself: {CONFIG_NAME} describes {config.get('architecture')!r}"
-            f"{' with ' + says if says else ''}, but {WEIGHTS_NAME} was written for {meta['architecture']!r}"
-            f"{' with ' + was if was else ''}; re-export the model, or make {CONFIG_NAME} match the weights"
+            f"{folder!r} contradicts itself: {CONFIG} describes {config.get('architecture')!r}"
+            f"{' with ' + says if says else ''}, but {WEIGHTS} was written for {meta['architecture']!r}"
+            f"{' with ' + was if was else ''}; re-export the model, or make {CONFIG} match the weights"
         )
     return config

@@ -67,7 +67,7 @@ def hub_download(repo_id: str, filenames: list[str], revision: str | None = None
         ...     hub_download('nobody/nothing', ['config.json'])
         Traceback (most recent call last):
         ...
-        timm_aa.weights.hub_access.DownloadFailed: could not download hf-hub:nobody/nothing: offline ... Hub cache
+        timm_aa.infra.hub_access.DownloadFailed: could not download hf-hub:nobody/nothing: offline ... Hub cache
     """
     from huggingface_hub import constants, hf_hub_download
 

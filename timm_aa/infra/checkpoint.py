@@ -14,7 +14,7 @@ import torch
 from safetensors import safe_open
 
 from ..errors import TimmAAError
-from ..ownership import sha256_file
+from .fs import sha256_file
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.pth$")
 

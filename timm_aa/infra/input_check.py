@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import TimmAAError, first_line
+from ..errors import TimmAAError, first_line
 
 
 def check_input_size(model: nn.Module, size: int, setting: str, name: str | None = None) -> None:

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..errors import TimmAAError
+from ..layers import BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d
+from ..layers.options import DEFAULT_FILT_SIZE, DEFAULT_PAD_MODE
 from .downsamplers import Downsampling, polyphase_of, resolve_aa_layer
-from .errors import TimmAAError
-from .layers import BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d
 
 _AA_LAYERS = (BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d)
 
@@ -135,8 +136,8 @@ def antialias(
     model: nn.Module,
     aa_layer: str | type | Callable[..., nn.Module] = "blur",
     *,
-    filt_size: int = 4,
-    pad_mode: str = "reflect",
+    filt_size: int = DEFAULT_FILT_SIZE,
+    pad_mode: str = DEFAULT_PAD_MODE,
     stem: bool = False,
     stem_max_pool: int | None = None,
 ) -> nn.Module:

@@ -34,8 +34,8 @@ from timm.layers.activations import GELU as TimmGELU
 from timm.models.convnext import ConvNeXtBlock
 from torch import nn
 
-from .errors import TimmAAError
-from .layers import AliasFreeActivation, AliasFreeConv2d, AliasFreeDownsample2d, AliasFreeLayerNorm2d
+from ..errors import TimmAAError
+from ..layers import AliasFreeActivation, AliasFreeConv2d, AliasFreeDownsample2d, AliasFreeLayerNorm2d
 
 _DONE = (AliasFreeActivation, AliasFreeConv2d, AliasFreeDownsample2d, AliasFreeLayerNorm2d)
 _KEEP = (nn.BatchNorm2d, nn.Identity, nn.Dropout, DropPath, nn.Linear, nn.Flatten)

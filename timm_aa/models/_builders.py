@@ -1,8 +1,8 @@
 """The one factory of the registered models, as timm's ``_create_resnet`` is for its ResNets.
 
-:func:`create_aa` builds timm's ``base`` (passed by name) with our pretrained config and converts it with
+:func:`build_aa_model` builds timm's ``base`` (passed by name) with our pretrained config and converts it with
 ``antialias()``, which adds no parameters, so timm's and our weights load into the same keys; a family timm lacks
-(AlexNet) passes its class instead. :func:`create_afc` is the same idea for the alias-free ``*_afc`` models: timm's
+(AlexNet) passes its class instead. :func:`build_afc_model` is the same idea for the alias-free ``*_afc`` models: timm's
 base (with its own weights when pretrained), converted by ``alias_free()``. The resolved conversion arguments (the
 filter size a pretrained tag implies included) are recorded in timm's model-args record ``model._model_args``,
 which ``timm.create_model`` extends with the caller's kwargs and timm's Hub export writes to ``config.json``.
@@ -14,18 +14,19 @@ import dataclasses
 from typing import Any
 
 import timm
-from timm.models import PretrainedCfg, build_model_with_cfg, load_pretrained
-from timm.models._builder import resolve_pretrained_cfg
+from timm.models import PretrainedCfg, build_model_with_cfg, load_pretrained, resolve_pretrained_cfg
 from torch import nn
 
-from ..alias_free import alias_free, new_parameter_names
-from ..antialias import antialias
+from ..convert.alias_free import alias_free, new_parameter_names
+from ..convert.antialias import antialias
 from ..errors import TimmAAError
-from ..weights.releases import parse_zhang_tag, zhang_file
-from ..weights.sources import zhang_weights
+from ..layers.options import DEFAULT_AA_LAYER, DEFAULT_FILT_SIZE, DEFAULT_PAD_MODE
+from ._zhang_releases import parse_zhang_tag, zhang_file
+from ._zhang_sources import zhang_weights
 
 #: the anti-aliasing arguments every registered model takes, and their defaults (``aa_layer`` as in antialias())
-AA_DEFAULTS: dict[str, Any] = dict(filt_size=4, pad_mode="reflect", aa_layer="blur", stem=False, stem_max_pool=None)
+AA_DEFAULTS: dict[str, Any] = dict(filt_size=DEFAULT_FILT_SIZE, pad_mode=DEFAULT_PAD_MODE, aa_layer=DEFAULT_AA_LAYER,
+                                   stem=False, stem_max_pool=None)
 #: the alias-free conversion's arguments every ``*_afc`` model takes, and their defaults (as in alias_free())
 AFC_DEFAULTS: dict[str, Any] = dict(act_scale=1.0)
 
@@ -53,13 +54,13 @@ def _with_weights(variant: str, cfg: PretrainedCfg, cache_dir: Any) -> Pretraine
     return dataclasses.replace(cfg, file=zhang_weights(file, cfg.hf_hub_id, cache_dir))
 
 
-def create_aa(variant: str, base: str | type[nn.Module], pretrained: bool = False, **kwargs: Any) -> nn.Module:
+def build_aa_model(variant: str, base: str | type[nn.Module], pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """Build ``variant``: timm's model ``base`` converted by ``antialias()`` with the anti-aliasing arguments of
     :data:`AA_DEFAULTS` found in ``kwargs``, or, for a family timm lacks, the class ``base`` (which takes
     ``filt_size`` and ``pad_mode`` itself). The other ``kwargs`` go to timm. Every registered entrypoint calls it.
 
     Example:
-        >>> model = create_aa('resnet18_aa', 'resnet18', stem_max_pool=2, filt_size=3, num_classes=10)
+        >>> model = build_aa_model('resnet18_aa', 'resnet18', stem_max_pool=2, filt_size=3, num_classes=10)
         >>> model.maxpool, model.fc.out_features
         (MaxBlurPool2d(kernel_size=[2, 2], stride=[2, 2], padding=[0, 0], filt_size=3, pad_mode='reflect'), 10)
     """
@@ -94,7 +95,7 @@ def _keep_fitted_coefficients(state_dict: dict[str, Any], model: nn.Module) -> d
     return {**{k: own[k] for k in new_parameter_names(model) if k not in state_dict}, **state_dict}
 
 
-def create_afc(variant: str, base: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
+def build_afc_model(variant: str, base: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """Build ``variant``: timm's model ``base`` converted by ``alias_free()`` with the arguments of
     :data:`AFC_DEFAULTS` found in ``kwargs``; the other ``kwargs`` go to timm. With ``pretrained``, the weights
     ``variant``'s config names load after the conversion (which keeps every parameter name): ours fill every
@@ -103,7 +104,7 @@ def create_afc(variant: str, base: str, pretrained: bool = False, **kwargs: Any)
     base's weights only.
 
     Example:
-        >>> model = create_afc('resnet18_afc', 'resnet18', num_classes=10, act_scale=2.0)
+        >>> model = build_afc_model('resnet18_afc', 'resnet18', num_classes=10, act_scale=2.0)
         >>> type(model.act1).__name__, model.fc.out_features, model._model_args
         ('AliasFreeActivation', 10, {'act_scale': 2.0})
     """

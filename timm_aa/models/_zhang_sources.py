@@ -19,15 +19,15 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from .._io import atomic_path
 from ..errors import TimmAAError
-from .checkpoint import RefusedCheckpoint, check_hash, read_zhang_checkpoint
-from .hub_access import DownloadFailed, hub_download, is_offline
-from .releases import ZhangFile
-from .zhang import convert_zhang_state_dict
+from ..infra.checkpoint import RefusedCheckpoint, check_hash, read_zhang_checkpoint
+from ..infra.fs import atomic_path
+from ..infra.hub_access import DownloadFailed, hub_download, is_offline
+from ..infra.layout import WEIGHTS
+from ._zhang_keys import convert_zhang_state_dict
+from ._zhang_releases import ZhangFile
 
 ZHANG_DIR_ENV = "TIMM_AA_ZHANG_DIR"
-HUB_WEIGHTS_NAME = "model.safetensors"
 DOWNLOAD_TIMEOUT_S = 10.0
 _log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def converted_path(file: ZhangFile, cache_dir: str | os.PathLike | None = None) 
     """Where our safetensors conversion of his ``file`` is cached.
 
     Example:
-        >>> from timm_aa.weights.releases import zhang_file
+        >>> from timm_aa.models._zhang_releases import zhang_file
         >>> os.path.basename(converted_path(zhang_file('resnet18_aa', 'zhang_lpf3_in1k')))
         'resnet18_aa.zhang_lpf3_in1k-449351b9.safetensors'
     """
@@ -136,7 +136,7 @@ class _Search:
         if not repo_id:
             return None
         try:
-            return os.path.join(hub_download(repo_id, [HUB_WEIGHTS_NAME], cache_dir=self.cache_dir), HUB_WEIGHTS_NAME)
+            return os.path.join(hub_download(repo_id, [WEIGHTS], cache_dir=self.cache_dir), WEIGHTS)
         except DownloadFailed as err:
             self.tried.append((f"Hugging Face Hub {repo_id}", err.reason))
             self.no_network = err.reason.startswith("no network")
@@ -195,7 +195,7 @@ def zhang_weights(
 
     Example:
         >>> import tempfile, unittest.mock
-        >>> from timm_aa.weights.releases import zhang_file
+        >>> from timm_aa.models._zhang_releases import zhang_file
         >>> with unittest.mock.patch.dict(os.environ, {'HF_HUB_OFFLINE': '1'}):  # doctest: +ELLIPSIS
         ...     zhang_weights(zhang_file('resnet50_aa', 'zhang_lpf4_ft_in1k'), cache_dir=tempfile.mkdtemp())
         Traceback (most recent call last):

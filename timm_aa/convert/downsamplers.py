@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .errors import TimmAAError
-from .layers import APSPool2d, BlurPool2d, LPSPool2d, MaxBlurPool2d, PolyphasePool2d
-from .layers.filters import check_filt_size
-from .layers.helpers import check_pad_mode
+from ..errors import TimmAAError
+from ..layers import APSPool2d, BlurPool2d, LPSPool2d, MaxBlurPool2d, PolyphasePool2d
+from ..layers.filters import check_filt_size
+from ..layers.helpers import check_pad_mode
+from ..layers.options import AA_LAYERS, DEFAULT_FILT_SIZE, DEFAULT_PAD_MODE
 
-METHODS = ("blur", "aps", "lps")
-_NAMES = {"blur": "blur", "blurpool": "blur", "blurpc": "blur", "aps": "aps", "lps": "lps"}
+METHODS = tuple(dict.fromkeys(AA_LAYERS.values()))  # blur, aps, lps
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ class Downsampling:
     """
 
     method: str = "blur"
-    filt_size: int = 4
-    pad_mode: str = "reflect"
+    filt_size: int = DEFAULT_FILT_SIZE
+    pad_mode: str = DEFAULT_PAD_MODE
     factory: Callable[..., nn.Module] | None = None
 
     def __post_init__(self) -> None:
@@ -79,8 +79,8 @@ class Downsampling:
         return nn.Sequential(dense, self.make(channels, stride))
 
 
-def resolve_aa_layer(aa_layer: str | type | Callable[..., nn.Module], filt_size: int = 4,
-                     pad_mode: str = "reflect") -> Downsampling:
+def resolve_aa_layer(aa_layer: str | type | Callable[..., nn.Module], filt_size: int = DEFAULT_FILT_SIZE,
+                     pad_mode: str = DEFAULT_PAD_MODE) -> Downsampling:
     """The :class:`Downsampling` an ``aa_layer`` (name, class or partial) stands for.
 
     ``filt_size`` and ``pad_mode`` apply to names; a class or partial carries its own settings.
@@ -94,10 +94,10 @@ def resolve_aa_layer(aa_layer: str | type | Callable[..., nn.Module], filt_size:
     """
     if isinstance(aa_layer, str):
         key = aa_layer.lower().replace("_", "").replace("-", "")
-        if key not in _NAMES:
-            raise TimmAAError(f"unknown aa_layer {aa_layer!r}; use one of {sorted(_NAMES)}, a layer class or a "
+        if key not in AA_LAYERS:
+            raise TimmAAError(f"unknown aa_layer {aa_layer!r}; use one of {sorted(AA_LAYERS)}, a layer class or a "
                               "functools.partial of one")
-        return Downsampling(_NAMES[key], filt_size, "zeros" if key == "blurpc" else pad_mode)
+        return Downsampling(AA_LAYERS[key], filt_size, "zeros" if key == "blurpc" else pad_mode)
     if not callable(aa_layer):
         raise TypeError(f"aa_layer must be a name, a class or a partial, got {type(aa_layer).__name__}")
     target = aa_layer.func if isinstance(aa_layer, functools.partial) else aa_layer
