@@ -32,12 +32,13 @@ def light(name: str) -> types.ModuleType:
         if spec is None or not spec.submodule_search_locations:
             raise ImportError("timm_aa is not installed: pip install -e . (from the repository root)")
         root = list(spec.submodule_search_locations)[0]
-        parts = name.split(".")
-        for depth in range(len(parts)):  # stand-ins for the packages on the way, with no __init__ run
-            package = ".".join([_PREFIX, *parts[:depth]])
-            if package not in sys.modules:
-                stand_in = types.ModuleType(package)
-                stand_in.__path__ = [os.path.join(root, *parts[:depth])]
-                sys.modules[package] = stand_in
+        for folder, _, files in os.walk(root):  # stand-ins for every package, so that no __init__ ever runs
+            if "__init__.py" in files:
+                parts = os.path.relpath(folder, root).split(os.sep)
+                package = ".".join([_PREFIX, *(p for p in parts if p != os.curdir)])
+                if package not in sys.modules:
+                    stand_in = types.ModuleType(package)
+                    stand_in.__path__ = [folder]
+                    sys.modules[package] = stand_in
         importlib.import_module(full)
     return sys.modules[full]

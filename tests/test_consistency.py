@@ -230,7 +230,7 @@ def test_random_weights_are_refused_unless_asked_for(photo_folder, tmp_path, cap
         (["--model", "resnet18", "--data", "{broken}"], "none of the 1 images"),
         (["--model", "resnet18", "--data", "{photos}", "--crop", "300"], "--crop 300: must be positive and at "
                                                                          "most --resize 64"),
-        (["--model", "resnet18", "--data", "{photos}", "--passes", "0"], "--passes 0: must be at least 1"),
+        (["--model", "resnet18", "--data", "{photos}", "--passes", "0"], "--passes 0: must be an int in 1..1000"),
         (["--model", "vit_tiny_patch16_224", "--data", "{photos}"], "--crop 56: vit_tiny_patch16_224 cannot take "
                                                                       "56x56 images"),
         (["--model", "resnet18", "--data", "{photos}", "--output", "{unwritable}"], "is not writable"),

@@ -231,4 +231,4 @@ def test_cli_rejects_a_bad_grid(digits_folder, capsys):
             "--protocol", "adversarial", "--fractional-steps", "0", "--no-progress"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "--fractional-steps 0: must be at least 1" in err and err.count("\n") == 1
+    assert "--fractional-steps 0: must be an int in 1..32" in err and err.count("\n") == 1

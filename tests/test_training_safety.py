@@ -84,10 +84,10 @@ def test_a_checkpoint_never_runs_pickled_code(digits_folder, tmp_path):
 
 
 @pytest.mark.parametrize("flag, value, message", [
-    ("--epochs", "0", "--epochs 0: must be at least 1"),
-    ("--batch-size", "0", "--batch-size 0: must be at least 1"),
-    ("--lr", "-0.1", "--lr -0.1: must not be negative"),
-    ("--grad-accum", "0", "--grad-accum 0: must be at least 1"),
+    ("--epochs", "0", "--epochs 0: must be an int in 1..100000"),
+    ("--batch-size", "0", "--batch-size 0: must be an int in 1..65536"),
+    ("--lr", "-0.1", "--lr -0.1: must be a finite number in [0, 10]"),
+    ("--grad-accum", "0", "--grad-accum 0: must be an int in 1..1024"),
 ])
 @pytest.mark.parametrize("mode", ["train", "demo"])
 def test_an_explicit_zero_is_refused_not_replaced(digits_folder, tmp_path, capsys, flag, value, message, mode):

@@ -10,6 +10,7 @@ import torch
 
 from .convert.antialias import antialias
 from .errors import TimmAAError
+from .infra.bounds import check_values
 from .loading import check_model_name
 
 
@@ -53,13 +54,14 @@ def run_quickstart(name: str, filt_size: int, seed: int, pretrained: bool = Fals
         >>> result.extra_parameters, result.antialiased < result.baseline  # weights load unchanged; shifts move less
         (0, True)
     """
+    check_values({"model": name, "filt_size": filt_size, "seed": seed, "pretrained": pretrained})
     check_model_name(name)
     torch.manual_seed(seed)
     base = timm.create_model(name, pretrained=pretrained).eval()
     try:
         model = antialias(copy.deepcopy(base), filt_size=filt_size).eval()
-    except ValueError as err:  # antialias() refuses what it cannot convert (vision transformers, ...)
-        raise TimmAAError(f"{name}: {err}; the quick start needs a CNN, e.g. resnet50") from None
+    except TimmAAError as err:  # what antialias() cannot convert, in its own words (the arguments are checked above)
+        raise TimmAAError(f"{name}: {err}") from None
     model.load_state_dict(base.state_dict(), strict=True)
     extra = sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in base.parameters())
     # A smooth random image (low-pass noise), so that shifting it is not itself aliased.

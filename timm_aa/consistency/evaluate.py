@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 from ..data import ImageSource, open_image_source
 from ..errors import TimmAAError
+from ..infra.bounds import check_values
 from ..infra.fs import check_writable
-from ..infra.input_check import check_input_size
+from ..infra.input_check import check_device, check_input_size
 from ..infra.layout import REPORT
 from ..infra.ownership import Owner, check_disjoint, claim
 from ..loading import carries_weights, create_model_from_spec
@@ -36,6 +37,8 @@ def weights_label(spec: str, pretrained: bool) -> str:
 def _check_request(models: Sequence[str], names: list[str], pretrained: bool, allow_random_weights: bool) -> None:
     if not models:
         raise TimmAAError("models=[]: give at least one model to evaluate")
+    for spec, name in zip(models, names, strict=False):
+        check_values({"model": spec, "eval_model": name})
     if len(set(models)) != len(models):
         raise TimmAAError(f"a model is listed twice: {list(models)}")
     if len(names) != len(models):
@@ -82,6 +85,7 @@ or a checkpoint, hf-hub: or local-dir: spec), or allow_random_weights=True to me
     """
     names = list(labels) if labels else list(models)
     _check_request(models, names, pretrained, allow_random_weights)
+    check_device(settings.device)
     if output:
         check_writable(output)
         check_disjoint(output, {"data": data})

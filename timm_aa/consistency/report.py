@@ -27,7 +27,6 @@ protocol's own time); their ``consistency`` is the % of images whose top-1 class
 
 from __future__ import annotations
 
-import json
 import platform
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -35,6 +34,7 @@ from typing import Any
 
 from .. import _version
 from ..errors import TimmAAError
+from ..infra.fs import read_json
 from ..infra.rules import check_fields, integer, number, optional, text
 from .settings import PROTOCOLS
 
@@ -86,8 +86,8 @@ class ResultRow:
             >>> ResultRow.from_dict(dict(model='m', weights='random', protocol='circular', consistency=101), 'r.json')
             Traceback (most recent call last):
             ...
-            timm_aa.errors.TimmAAError: r.json: consistency must be a number in [0, 100], got 101; write it again \
-with scripts/evaluate.py
+            timm_aa.errors.TimmAAError: r.json: consistency must be a finite number in [0, 100], got 101; write it \
+again with scripts/evaluate.py
         """
         check_fields(where, data, ROW_RULES, "write it again with scripts/evaluate.py")
         names = [f.name for f in fields(cls) if f.name != "extra"]
@@ -169,12 +169,9 @@ def load_report(path: str) -> dict[str, Any]:
         timm_aa.errors.TimmAAError: cannot read the consistency report '/nonexistent.json' (No such file or directory)
     """
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = read_json(path, "the consistency report", "write it again with scripts/evaluate.py")
     except OSError as err:
         raise TimmAAError(f"cannot read the consistency report {path!r} ({err.strerror or err})") from None
-    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
-        raise TimmAAError(f"{path!r} is not a consistency report: it is not JSON ({err})") from None
     schema = data.get("schema") if isinstance(data, dict) else None
     if schema != SCHEMA or not isinstance(data.get("results"), list):
         raise TimmAAError(f"{path!r} is not a timm-aa consistency report (schema {schema!r}, expected {SCHEMA!r}, "

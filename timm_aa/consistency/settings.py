@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import TimmAAError
+from ..infra.bounds import MAX_SHIFTS, check_memory, check_values, check_work, image_bytes
 
 PROTOCOLS = ("random", "diagonal", "circular", "fractional", "adversarial", "adversarial-crop")
 OFFSET_MODES = ("per-batch", "per-image")
@@ -54,10 +55,16 @@ class ConsistencySettings:
             raise TimmAAError(f"protocols={list(self.protocols)}: each must be one of {', '.join(PROTOCOLS)}")
         if self.offsets not in OFFSET_MODES:
             raise TimmAAError(f"offsets={self.offsets!r}: must be one of {', '.join(OFFSET_MODES)}")
+        check_values(self.__dict__)
         if not 0 < self.crop <= self.resize:
             raise TimmAAError(f"crop={self.crop}: must be positive and at most resize={self.resize}")
-        for name in ("passes", "batch_size", "max_shift", "adversarial_max_shift", "fractional_steps"):
-            if getattr(self, name) < 1:
-                raise TimmAAError(f"{name}={getattr(self, name)}: must be at least 1")
-        if self.workers < 0:
-            raise TimmAAError(f"workers={self.workers}: must not be negative")
+        check_memory(f"one batch of {self.batch_size} images of {self.resize}x{self.resize}",
+                     image_bytes(self.batch_size, self.resize), "use a smaller batch_size or resize")
+        if "adversarial" in self.protocols:
+            grid = (2 * self.adversarial_max_shift * self.fractional_steps + 1) ** 2
+            check_work(f"adversarial shifts per image (adversarial_max_shift={self.adversarial_max_shift}, "
+                       f"fractional_steps={self.fractional_steps})", grid, MAX_SHIFTS,
+                       "lower adversarial_max_shift or fractional_steps")
+        if "adversarial-crop" in self.protocols:
+            check_work(f"adversarial crops per image (resize={self.resize}, crop={self.crop})",
+                       (self.resize - self.crop + 1) ** 2, MAX_SHIFTS, "bring crop nearer resize")

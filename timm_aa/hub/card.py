@@ -7,7 +7,6 @@ consistency report (``scripts/evaluate.py``) and go into the card's ``model-inde
 
 from __future__ import annotations
 
-import json
 import os
 from importlib import resources
 from typing import Any
@@ -18,6 +17,7 @@ from torch import nn
 from ..consistency.report import ResultRow, load_report
 from ..data import eval_resize
 from ..errors import TimmAAError
+from ..infra.fs import read_json
 from ..infra.rules import check_fields, number, optional
 from ..weights.export import model_args_of
 from .card_info import CardInfo
@@ -40,13 +40,12 @@ def metrics_from_export(path: str) -> list[dict[str, Any]]:
         >>> metrics_from_export('/nonexistent/metrics.json')
         []
     """
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         return []
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as err:
-        raise TimmAAError(f"cannot read the metrics {path!r} ({err})") from None
+        data = read_json(path, "the metrics", "re-export the model")
+    except OSError as err:
+        raise TimmAAError(f"cannot read the metrics {path!r} ({err.strerror or err})") from None
     if not isinstance(data, dict):
         raise TimmAAError(f"{path!r} is not a metrics file (expected a JSON object)")
     percent = optional(number(0, 100))

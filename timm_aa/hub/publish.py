@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,14 +114,11 @@ def prepare_folder(source: str | Source, output: str, info: CardInfo | None = No
         info.summary = info.summary or src.provenance.get("description")
         if info.provenance is None and src.provenance.get("origin_url"):
             info.provenance = f"converted from the original release ({src.provenance['origin_url']}), logits verified"
-        staged = owner.stage_dir()
-        try:
+        with owner.staging(CARD, "the Hub files") as staged:
             write_export(model, staged, label_names=src.labels, provenance=src.provenance,
                          data_config=dict(getattr(model, "pretrained_cfg", None) or {}))
             render_card(model, info).save(os.path.join(staged, CARD))
             diffs = verify_folder(staged, model, atol=atol)
             for name in (WEIGHTS, CONFIG, CARD):
                 owner.write_file(name, lambda tmp, n=name: os.replace(os.path.join(staged, n), tmp))
-        finally:
-            shutil.rmtree(staged, ignore_errors=True)
     return Prepared(os.path.abspath(output), model, diffs)

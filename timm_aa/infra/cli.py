@@ -50,7 +50,8 @@ def defaults(settings: type) -> dict[str, Any]:
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> tuple[dict[str, Any], bool]:
-    """Parse ``argv`` (default: ``sys.argv[1:]``): the options (with the parser's defaults) and ``--debug``.
+    """Parse ``argv`` (default: ``sys.argv[1:]``): the options (with the parser's defaults) and ``--debug``. A value
+    argparse refuses (not an int, a missing option) is one ``error:`` line and exit status 2, as ours are.
 
     Example:
         >>> p = argparse.ArgumentParser()
@@ -59,6 +60,11 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> tup
         >>> parse(p, ['--epochs', '0'])
         ({'epochs': 0}, False)
     """
+    def one_line(message: str) -> None:  # argparse's own refusals are one line too, without the usage block
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+    parser.error = one_line  # type: ignore[method-assign]
     given = vars(parser.parse_args(argv))
     return given, bool(given.pop("debug", False))
 

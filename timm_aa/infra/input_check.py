@@ -43,3 +43,33 @@ Input height (32) doesn't match model (224).); use a size it takes (its own is 2
                           f"use a size it takes{hint}") from err
     finally:
         model.train(was_training)
+
+
+def check_device(name: str, setting: str = "device") -> torch.device:
+    """The torch device ``name`` names, if this machine has it; else one TimmAAError naming ``setting``, the value
+    and what to use instead (never torch's own traceback from the first tensor moved there).
+
+    Example:
+        >>> check_device('cpu')
+        device(type='cpu')
+        >>> check_device('gpu')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: device='gpu' is not a torch device name: use cpu, cuda or cuda:N
+    """
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise TimmAAError(f"{setting}={name!r} is not a torch device name: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise TimmAAError(f"{setting}={name!r}: this machine has no CUDA GPU that torch {torch.__version__} can "
+                              "use: use device='cpu'")
+        if device.index is not None and device.index >= count:
+            raise TimmAAError(f"{setting}={name!r}: this machine has {count} CUDA GPU(s), cuda:0..cuda:{count - 1}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise TimmAAError(f"{setting}={name!r}: this machine has no MPS device: use device='cpu'")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise TimmAAError(f"{setting}={name!r}: timm-aa runs on cpu, cuda or mps devices")
+    return device

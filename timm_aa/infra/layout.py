@@ -82,5 +82,7 @@ TOOL_WRITES: dict[str, tuple[str, ...]] = {
     "demo": (DEMO_RESULT, DEMO_IMAGES),
     "convert": (),
 }
+#: names a user may make a link to a folder of theirs (another disk): written through, never deleted through
+LINKABLE = (CHECKPOINTS,)
 #: tools whose folders are collections: a later run of the same tool continues an earlier one's folder
 COLLECTIONS = ("publish", "convert")

@@ -20,3 +20,5 @@ DEFAULT_PAD_MODE = "reflect"
 #: the ``aa_layer`` names ``antialias()`` takes, each with the method it stands for ('blurpc' pads with zeros)
 AA_LAYERS = {"blur": "blur", "blurpool": "blur", "blurpc": "blur", "aps": "aps", "lps": "lps"}
 DEFAULT_AA_LAYER = "blur"
+#: the lowest Gumbel-softmax temperature of learned polyphase sampling (LPS): at 0 its soft choice is undefined (NaN)
+LPS_MIN_TAU = 1e-3

@@ -9,7 +9,7 @@ holding one is refused, naming it.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import pickle
 from typing import Any
@@ -21,17 +21,18 @@ from accelerate.utils import load as accelerate_load
 from safetensors.torch import load_file, save_file
 
 from ..errors import TimmAAError, first_line
-from ..infra.fs import write_json
+from ..infra.bounds import BOUNDS, MAX_EPOCHS
+from ..infra.fs import check_free_space, read_json, write_json
 from ..infra.layout import CHECKPOINT_NAME, CHECKPOINTS, EMA_WEIGHTS, TRAINER_STATE, checkpoint_name
 from ..infra.ownership import Owner
-from ..infra.rules import check_fields, integer, mapping, number, text
+from ..infra.rules import check_fields, integer, mapping, text
 
 FORMAT = 3  # 1: accelerate's pickled custom_checkpoint_*.pkl files (not read any more); 2: no run id
 #: what a checkpoint's trainer_state.json holds, each value checked when it is read
 TRAINER_STATE_RULES = {
-    "run": text(), "epoch": integer(0), "global_step": integer(0), "metrics": mapping, "scheduler": mapping,
-    "gumbel": mapping, **{f"gumbel.{k}": number(0, 1e6) for k in ("tau0", "decay", "min", "tau")},
-    "metrics_lines": integer(0),
+    "run": text(max_len=32), "epoch": integer(0, MAX_EPOCHS), "global_step": integer(0, 10**12), "metrics": mapping,
+    "scheduler": mapping, "gumbel": mapping, **{f"gumbel.{k}": BOUNDS[f"gumbel_{k}"] for k in ("tau0", "decay", "min")},
+    "gumbel.tau": BOUNDS["gumbel_min"], "metrics_lines": integer(0, MAX_EPOCHS + 1),
 }
 
 
@@ -52,10 +53,10 @@ def list_checkpoints(output: str, run: str | None = None) -> list[str]:
 
 def _run_of(path: str) -> str | None:
     try:
-        with open(os.path.join(path, TRAINER_STATE)) as f:
-            return json.load(f).get("run")
-    except (OSError, ValueError, AttributeError):
+        run = read_json(os.path.join(path, TRAINER_STATE), "the trainer state").get("run")
+    except (OSError, TimmAAError, AttributeError):
         return None
+    return run if isinstance(run, str) else None
 
 
 def read_state(path: str) -> dict[str, Any]:
@@ -71,9 +72,8 @@ No such file or directory: '/nonexistent/trainer_state.json')
     """
     state_path = os.path.join(path, TRAINER_STATE)
     try:
-        with open(state_path) as f:
-            state = json.load(f)
-    except (OSError, ValueError) as err:
+        state = read_json(state_path, "the trainer state", "resume from another checkpoint, or start a new run")
+    except OSError as err:
         raise TimmAAError(f"checkpoint {path!r} is incomplete or corrupt ({TRAINER_STATE}: {err})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format", 1) if isinstance(state, dict) else "?"
@@ -81,6 +81,32 @@ No such file or directory: '/nonexistent/trainer_state.json')
                           f"{FORMAT}): start a new run, or resume it with the version that wrote it")
     check_fields(state_path, state, TRAINER_STATE_RULES, "resume from another checkpoint, or start a new run")
     return state
+
+
+def checkpoint_bytes(model: torch.nn.Module, ema: bool) -> int:
+    """About how many bytes a checkpoint of ``model`` takes: its weights, two optimizer moments per parameter (the
+    Adam family; SGD with momentum keeps one), the EMA copy with ``ema``.
+
+    Example:
+        >>> checkpoint_bytes(torch.nn.Linear(10, 10), ema=False)
+        1320
+    """
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    buffers = sum(b.numel() * b.element_size() for b in model.buffers())
+    return (params + buffers) * (2 if ema else 1) + 2 * params
+
+
+def check_space(output: str, model: torch.nn.Module, ema: bool, name: str) -> None:
+    """Refuse, before the first step, a run whose output disk cannot take one more checkpoint and the export (the
+    checkpoints' own disk when ``checkpoints/`` is a link to another)."""
+    size = checkpoint_bytes(model, ema)
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    folder = os.path.join(output, CHECKPOINTS)
+    if os.path.isdir(folder) and os.stat(folder).st_dev != os.stat(output).st_dev:
+        check_free_space(folder, size, f"a checkpoint of {name}")
+        check_free_space(output, weights, f"the export of {name}")
+    else:
+        check_free_space(output, size + weights, f"a checkpoint and the export of {name}")
 
 
 def save_checkpoint(accelerator: Accelerator, owner: Owner | None, state: dict[str, Any],
@@ -91,19 +117,24 @@ def save_checkpoint(accelerator: Accelerator, owner: Owner | None, state: dict[s
     writes each one's random states into the staging folder the main process made and shares); the main process,
     which holds the run folder (``owner``; None elsewhere), writes the rest and installs it.
     """
-    staged = [owner.stage_dir() if owner is not None else None]
-    if accelerator.num_processes > 1:
-        broadcast_object_list(staged)
-    accelerator.save_state(staged[0])
-    accelerator.wait_for_everyone()
+    name = f"{CHECKPOINTS}/{checkpoint_name(state['epoch'])}"
+    staging = owner.staging(name, f"the checkpoint of epoch {state['epoch']}") if owner is not None else \
+        contextlib.nullcontext()
+    with staging as staged:
+        shared = [staged]
+        if accelerator.num_processes > 1:
+            broadcast_object_list(shared)
+        accelerator.save_state(shared[0])
+        accelerator.wait_for_everyone()
+        if owner is not None:
+            if ema is not None:
+                save_file({k: v.detach().cpu().contiguous() for k, v in ema.state_dict().items()},
+                          os.path.join(staged, EMA_WEIGHTS))
+            write_json({**state, "format": FORMAT}, os.path.join(staged, TRAINER_STATE))
+            owner.install_dir(name, staged)
     if owner is not None:
-        if ema is not None:
-            save_file({k: v.detach().cpu().contiguous() for k, v in ema.state_dict().items()},
-                      os.path.join(staged[0], EMA_WEIGHTS))
-        write_json({**state, "format": FORMAT}, os.path.join(staged[0], TRAINER_STATE))
-        owner.install_dir(f"{CHECKPOINTS}/{checkpoint_name(state['epoch'])}", staged[0])
         for old in list_checkpoints(owner.folder, owner.run)[:-keep_last]:
-            owner.remove(f"checkpoints/{os.path.basename(old)}")
+            owner.remove(f"{CHECKPOINTS}/{os.path.basename(old)}", f"to keep the last {keep_last} checkpoints")
     accelerator.wait_for_everyone()
 
 

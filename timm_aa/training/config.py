@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import TimmAAError
+from ..infra.bounds import check_memory, check_values, image_bytes
 
 AUGMENTATIONS = ("timm", "shift", "center")
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -68,17 +69,10 @@ class TrainConfig:
         for name, choices in (("aug", AUGMENTATIONS), ("mixed_precision", MIXED_PRECISION)):
             if getattr(self, name) not in choices:
                 raise TimmAAError(f"{name}={getattr(self, name)!r}: must be one of {', '.join(choices)}")
-        for name in ("epochs", "batch_size", "grad_accum", "keep_last", "eval_passes", "input_size"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:  # input_size None: the model's own
-                raise TimmAAError(f"{name}={getattr(self, name)}: must be at least 1")
-        for name in ("lr", "weight_decay", "min_lr", "warmup_epochs", "workers"):
-            if getattr(self, name) < 0:  # lr=0 is honoured (e.g. to recalibrate BatchNorm statistics only)
-                raise TimmAAError(f"{name}={getattr(self, name)}: must not be negative")
-        if self.crop_pct is not None and not 0 < self.crop_pct <= 1:
-            raise TimmAAError(f"crop_pct={self.crop_pct}: must be in (0, 1]")
-        for name in ("hflip", "ema_decay"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise TimmAAError(f"{name}={getattr(self, name)}: must be in [0, 1]")
+        check_values(self.to_dict())  # every value in its bounds (lr=0 is honoured: e.g. to recalibrate BatchNorm)
+        if self.input_size is not None:
+            check_memory(f"one batch of {self.batch_size} images of {self.input_size}x{self.input_size}",
+                         image_bytes(self.batch_size, self.input_size), "use a smaller batch_size or input_size")
         if self.init_from and self.pretrained:
             raise TimmAAError(f"init_from={self.init_from!r} and pretrained=True both give starting weights: use one")
 

@@ -44,7 +44,7 @@ def run_demo(
         >>> run_demo(epochs=0)
         Traceback (most recent call last):
         ...
-        timm_aa.errors.TimmAAError: epochs=0: must be at least 1
+        timm_aa.errors.TimmAAError: epochs=0: must be an int in 1..100000
     """
     output = output or os.path.join("runs", time.strftime("demo-%Y%m%d-%H%M%S"))
     recipe = demo_config(models[0], 0, output, **overrides).to_dict()  # a bad setting fails here, before any work
@@ -65,7 +65,7 @@ def _run_demo(owner: Owner, models: Sequence[str], seeds: Sequence[int], recipe:
         for model in models:
             cfg = demo_config(model, seed, os.path.join(output, f"{model}-seed{seed}"), **overrides)
             start = time.perf_counter()
-            final = train(cfg, splits)["final"]
+            final = train(cfg, splits, inside=owner)["final"]
             runs.append({"model": model, "seed": seed, "top1": final["val/top1"],
                          "consistency": final["val/consistency"], "seconds": time.perf_counter() - start})
             log.info("  %-14s seed %d: top-1 %6.2f  consistency %6.2f  (%.0f s)", model, seed, runs[-1]["top1"],
@@ -75,7 +75,8 @@ def _run_demo(owner: Owner, models: Sequence[str], seeds: Sequence[int], recipe:
     result = {"models": list(models), "seeds": list(seeds), "runs": runs, "summary": summary,
               "recipe": recipe}
     owner.write_json(DEMO_RESULT, result)
-    val_dir = owner.install_dir(DEMO_IMAGES, save_image_folder(splits.val, owner.stage_dir()))
+    with owner.staging(DEMO_IMAGES, "the validation images") as staged:
+        val_dir = owner.install_dir(DEMO_IMAGES, save_image_folder(splits.val, staged))
     return {**result, "output": output, "val_dir": val_dir}
 
 

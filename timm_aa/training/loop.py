@@ -24,7 +24,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..data import eval_resize
 from ..errors import TimmAAError
+from ..infra.bounds import MAX_SIDE, check_memory, image_bytes
 from ..infra.input_check import check_input_size
 from ..infra.layout import EXPORT
 from ..infra.ownership import Owner
@@ -112,7 +114,10 @@ def _prepare(cfg: TrainConfig, splits: DataSplits, accelerator: Accelerator) -> 
     if cfg.crop_pct:
         data_cfg["crop_pct"] = cfg.crop_pct
     crop = data_cfg["input_size"][-1]
+    _check_sizes(cfg, crop, data_cfg["crop_pct"])
     check_input_size(model, crop, f"input_size={crop}", cfg.model)
+    if accelerator.is_main_process:
+        ckpt.check_space(cfg.output, model, cfg.ema, cfg.model)
     train_set = TransformedImages(splits.train, train_transform(data_cfg, cfg.aug, cfg.hflip))
     val_set = TransformedImages(splits.val, val_transform(data_cfg))
     if len(train_set) < cfg.batch_size * accelerator.num_processes:
@@ -139,6 +144,16 @@ def _prepare(cfg: TrainConfig, splits: DataSplits, accelerator: Accelerator) -> 
     ema = ModelEmaV3(accelerator.unwrap_model(model), decay=cfg.ema_decay) if cfg.ema else None
     return _Run(cfg, accelerator, model, optimizer, scheduler, train_loader, val_loader, len(val_set), data_cfg,
                 batches, ema, gumbel=GumbelSchedule(cfg.gumbel_tau0, cfg.gumbel_decay, cfg.gumbel_min))
+
+
+def _check_sizes(cfg: TrainConfig, crop: int, crop_pct: float) -> None:
+    """The images a run makes, sized up front: the validation resize and one batch must fit (docs/reliability.md)."""
+    resize = eval_resize(crop, crop_pct)
+    if resize > MAX_SIDE:
+        raise TimmAAError(f"crop_pct={crop_pct}: {crop} px crops would be cut from images resized to {resize} px, more "
+                          f"than {MAX_SIDE}; use a crop_pct nearer 1")
+    check_memory(f"one batch of {cfg.batch_size} images of {crop}x{crop}", image_bytes(cfg.batch_size, crop),
+                 "use a smaller batch_size or input_size")
 
 
 def _resume(run: _Run, path: str, owner: Owner | None, continuing: bool) -> dict[str, Any]:
@@ -186,18 +201,19 @@ def _export(run: _Run, owner: Owner | None, splits: DataSplits, final: dict[str,
     export = os.path.join(run.cfg.output, EXPORT)
     if owner is not None:
         net = run.ema.module if run.ema else run.accelerator.unwrap_model(run.model)
-        staged = owner.stage_dir()
-        write_export(net, staged, label_names=splits.classes, data_config=run.data_cfg,
-                     metrics={"model": run.cfg.model, "dataset": run.cfg.data, "epochs": run.cfg.epochs, **final})
-        owner.install_dir(EXPORT, staged)
+        with owner.staging(EXPORT, "the export") as staged:
+            write_export(net, staged, label_names=splits.classes, data_config=run.data_cfg,
+                         metrics={"model": run.cfg.model, "dataset": run.cfg.data, "epochs": run.cfg.epochs, **final})
+            owner.install_dir(EXPORT, staged)
     run.accelerator.wait_for_everyone()
     return export
 
 
-def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
+def train(cfg: TrainConfig, splits: DataSplits | None = None, inside: Owner | None = None) -> dict[str, Any]:
     """Train (or fine-tune) ``cfg.model`` on ``cfg.data``; checkpoint every epoch; export at the end.
 
-    ``splits`` replaces ``cfg.data`` with sources built in code (the demo does this). Progress is logged
+    ``splits`` replaces ``cfg.data`` with sources built in code (the demo does this; ``inside`` is its claim of the
+    folder that holds the run). Progress is logged
     (logger ``timm_aa.training.loop``). Returns ``{'history': [per-epoch metrics], 'export': folder,
     'final': last metrics, 'run': the run id}``.
 
@@ -219,7 +235,8 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
         raise RuntimeError(f"launched {world} processes but accelerate sees {accelerator.num_processes}: "
                            "was a PartialState created before the Accelerator?")
     set_seed(cfg.seed)
-    owner, run_id, started_new = claim_run(accelerator, cfg, run_id)
+    first_epoch = ckpt.read_state(resume_path)["epoch"] + 1 if resume_path else 0
+    owner, run_id, started_new = claim_run(accelerator, cfg, run_id, first_epoch, inside)
     with owner or contextlib.nullcontext():  # a failure before anything is written leaves no folder behind
         run = _prepare(cfg, splits, accelerator)
         saved = _resume(run, resume_path, owner, continuing=not started_new) if resume_path else {}

@@ -12,8 +12,8 @@ from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
 
 from ..errors import TimmAAError
-from ..infra.fs import check_writable
-from ..infra.layout import TOOL_WRITES
+from ..infra.fs import check_writable, describe
+from ..infra.layout import CHECKPOINTS, TOOL_WRITES, checkpoint_name
 from ..infra.ownership import Owner, check_disjoint, claim, read_marker
 from . import checkpoints as ckpt
 from .config import TrainConfig
@@ -22,7 +22,8 @@ from .config import TrainConfig
 def plan_output(cfg: TrainConfig) -> tuple[str | None, str | None]:
     """Before any work: ``(run to continue, checkpoint to load)``, each None where there is none. The output must
     be writable and apart from the data; ``resume='latest'`` continues the folder's own run, a checkpoint of the
-    folder's run continues it, and a checkpoint of another run starts a new run from it.
+    folder's run continues it, and a checkpoint of another run starts a new run from it. A ``checkpoints/`` that is
+    a link (to a larger disk) is written through but never deleted through: the run must keep every checkpoint.
 
     Example:
         >>> plan_output(TrainConfig(output='/tmp/timm-aa-doc/new-run'))
@@ -30,6 +31,11 @@ def plan_output(cfg: TrainConfig) -> tuple[str | None, str | None]:
     """
     check_writable(cfg.output)
     check_disjoint(cfg.output, {"data": cfg.data})
+    linked = os.path.join(cfg.output, CHECKPOINTS)
+    if os.path.islink(linked) and cfg.keep_last < cfg.epochs:
+        raise TimmAAError(f"{linked!r} is {describe(linked)}: timm-aa writes checkpoints there but never deletes "
+                          f"through a link, and keep_last={cfg.keep_last} of epochs={cfg.epochs} would delete there; "
+                          f"pass keep_last={cfg.epochs} (or more), or make {CHECKPOINTS}/ a folder")
     if not cfg.resume:
         return None, None
     if cfg.resume == "latest":
@@ -48,13 +54,16 @@ def plan_output(cfg: TrainConfig) -> tuple[str | None, str | None]:
     return (state["run"] if same else None), cfg.resume
 
 
-def claim_run(accelerator: Accelerator, cfg: TrainConfig, run: str | None) -> tuple[Owner | None, str, bool]:
-    """The main process claims and holds the output folder; every process learns the run id, and whether the run is
-    new (or the refusal, raised in every process)."""
+def claim_run(accelerator: Accelerator, cfg: TrainConfig, run: str | None, first_epoch: int,
+              inside: Owner | None = None) -> tuple[Owner | None, str, bool]:
+    """The main process claims and holds the output folder (up front, the names the run will write, the checkpoints
+    of epochs ``first_epoch`` on included, must hold nothing of someone else's); every process learns the run id,
+    and whether the run is new (or the refusal, raised in every process). ``inside``: the demo's own folder."""
     owner, message = None, None
+    writes = (*TOOL_WRITES["train"], *(f"{CHECKPOINTS}/{checkpoint_name(e)}" for e in range(first_epoch, cfg.epochs)))
     if accelerator.is_main_process:
         try:
-            owner = claim(cfg.output, "train", overwrite=cfg.overwrite, run=run, writes=TOOL_WRITES["train"])
+            owner = claim(cfg.output, "train", overwrite=cfg.overwrite, run=run, writes=writes, inside=inside)
         except TimmAAError as err:
             message = str(err)
     shared = [message, owner.run if owner else None, owner.started_new if owner else False]

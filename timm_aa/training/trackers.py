@@ -13,6 +13,8 @@ import json
 import os
 from typing import Any
 
+from ..errors import TimmAAError
+from ..infra.fs import first, read_bytes
 from ..infra.layout import METRICS_LOG
 from ..infra.ownership import Owner
 
@@ -42,10 +44,14 @@ def read_metrics(output: str) -> list[dict[str, Any]]:
         {'epoch': 0, 'val/top1': 50.0}
     """
     path = os.path.join(output, METRICS_LOG)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    lines = read_bytes(path, "the metrics log").decode("utf-8", errors="replace").splitlines()
+    try:
+        return [json.loads(line) for line in lines if line.strip()]
+    except (ValueError, RecursionError) as err:
+        raise TimmAAError(f"the metrics log {path!r} is not JSON lines ({first(err)}); move it away, or start a new "
+                          "run") from None
 
 
 def write_metrics(owner: Owner, records: list[dict[str, Any]]) -> None:

@@ -12,20 +12,43 @@ from typing import Any
 import timm
 
 from ..errors import TimmAAError
+from ..infra.bounds import BOUNDS, MAX_CLASSES, MAX_SIDE
+from ..infra.fs import read_json
 from ..infra.layout import CONFIG, EXPORT, TRAINER_STATE
 from ..infra.rules import boolean, check_fields, integer, items, mapping, number, optional, text
-from ..layers.options import AA_LAYERS, FILT_SIZES, PAD_MODE_ALIASES, PAD_MODES
 
 _FIX = "re-export the model, or correct the file"
-#: the anti-aliasing (and alias-free) arguments a registered model records (config.json, safetensors metadata)
+GLOBAL_POOLS = ("", "avg", "max", "avgmax", "catavgmax", "fast", "fastavg", "fastmax", "fastavgmax", "fastcatavgmax",
+                "token", "map", "avgmaxc")  # timm's SelectAdaptivePool2d and its transformers' pool types
+
+
+def _side_or_pair(v: Any) -> str | None:
+    side = integer(1, MAX_SIDE)
+    wrong = side(v) if not isinstance(v, list) else items(side, 2)(v)
+    return wrong and f"must be an int or a pair of ints in 1..{MAX_SIDE}"
+
+
+#: every argument an export may record in ``model_args`` (config.json, safetensors metadata): ours (the conversions'
+#: arguments, in the bounds table) and those timm's export records itself; any other key is refused
 MODEL_ARGS_RULES = {
-    "filt_size": optional(integer(FILT_SIZES[0], FILT_SIZES[-1])),
-    "pad_mode": optional(text((*PAD_MODES, *PAD_MODE_ALIASES))),
-    "aa_layer": optional(text(tuple(AA_LAYERS))),
+    **{k: optional(BOUNDS[k]) for k in ("filt_size", "pad_mode", "aa_layer", "act_scale")},
     "stem": optional(boolean),
-    "stem_max_pool": optional(integer(1)),
-    "act_scale": optional(number(0, 1e6, low_open=True)),
+    "stem_max_pool": optional(integer(1, 7)),
+    "in_chans": optional(integer(1, 64)),
+    "global_pool": optional(text(GLOBAL_POOLS)),
+    "img_size": optional(_side_or_pair),
+    "dynamic_img_size": optional(boolean),
 }
+
+
+def _check_model_args(where: str, args: Any, fix: str, prefix: str = "model_args.") -> None:
+    check_fields(where, {"model_args": args}, {"model_args": mapping}, fix)
+    unknown = sorted(set(args) - set(MODEL_ARGS_RULES))
+    if unknown:
+        raise TimmAAError(f"{where}: {prefix}{unknown[0]} is not an argument timm-aa exports (it takes "
+                          f"{', '.join(MODEL_ARGS_RULES)}); {fix}")
+    data = {prefix.rstrip("."): args} if prefix else args
+    check_fields(where, data, {prefix + k: rule for k, rule in MODEL_ARGS_RULES.items()}, fix)
 
 
 def recorded_model_args(path: str, meta: dict[str, str]) -> dict[str, Any]:
@@ -43,25 +66,24 @@ write the file again
         args = json.loads(meta.get("model_args") or "{}")
     except ValueError:
         raise TimmAAError(f"{path!r} has corrupt model_args metadata: write the file again") from None
-    check_fields(f"{path} (metadata model_args)", args, MODEL_ARGS_RULES, "write the file again")
+    _check_model_args(f"{path} (metadata model_args)", args, "write the file again", prefix="")
     return args
 
 
 #: an export folder's config.json
 CONFIG_RULES = {
     "architecture": text(),
-    "num_classes": optional(integer(0)),
-    "label_names": optional(items(text())),
+    "num_classes": optional(BOUNDS["num_classes"]),
+    "label_names": optional(items(text(), max_items=MAX_CLASSES)),
     "pretrained_cfg": optional(mapping),
-    "pretrained_cfg.input_size": optional(items(integer(1), 3)),
-    "pretrained_cfg.crop_pct": optional(number(0, 1, low_open=True)),
+    "pretrained_cfg.input_size": optional(items(integer(1, MAX_SIDE), 3)),
+    "pretrained_cfg.crop_pct": optional(BOUNDS["crop_pct"]),
     "pretrained_cfg.crop_mode": optional(text(("center", "squash", "border"))),
     "pretrained_cfg.interpolation": optional(text(("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos"))),
     "pretrained_cfg.mean": optional(items(number(-1e3, 1e3))),
     "pretrained_cfg.std": optional(items(number(0, 1e3, low_open=True))),
     **{f"pretrained_cfg.{k}": optional(text()) for k in ("tag", "description", "origin_url", "license")},
     "model_args": optional(mapping),
-    **{f"model_args.{k}": rule for k, rule in MODEL_ARGS_RULES.items()},
 }
 
 
@@ -78,8 +100,7 @@ directory)
     """
     config_path = os.path.join(folder, CONFIG)
     try:
-        with open(config_path, encoding="utf-8") as f:
-            config = json.load(f)
+        config = read_json(config_path, "the config", _FIX)
     except OSError as err:
         if os.path.isfile(os.path.join(folder, EXPORT, CONFIG)):
             raise TimmAAError(f"{folder!r} is a training run folder; its model is in {os.path.join(folder, EXPORT)!r}"
@@ -88,9 +109,8 @@ directory)
             raise TimmAAError(f"{folder!r} is a training checkpoint, not an export: resume it with resume=..., or use "
                               "its run's export folder") from None
         raise TimmAAError(f"{folder!r} is not an export folder: cannot read {CONFIG} ({err.strerror})") from None
-    except ValueError as err:
-        raise TimmAAError(f"{config_path!r} is not a timm config ({err})") from None
     check_fields(config_path, config, CONFIG_RULES, _FIX)
+    _check_model_args(config_path, config.get("model_args") or {}, _FIX)
     pretrained_cfg = config.get("pretrained_cfg") or {}
     channels = (pretrained_cfg.get("input_size") or [3])[0]
     for key in ("mean", "std"):

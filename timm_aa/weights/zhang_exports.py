@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -70,12 +69,9 @@ with a 'state_dict' of tensors, saved by torch.save.
     cfg_provenance = {"tag": file.tag, "license": WEIGHTS_LICENSE, "origin_url": ORIGIN_URL,
                       "description": f"Zhang's ImageNet-1k {file.arch}, filter size {file.filt_size}, {how}; "
                                      f"converted to timm-aa from {which} {os.path.basename(path)}"}
-    staged = owner.stage_dir()
-    try:
+    with owner.staging(name, f"the export of {os.path.basename(path)}") as staged:
         write_export(model, staged, metrics={"provenance": provenance}, provenance=cfg_provenance)
         return owner.install_dir(name, staged), diff
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
 
 
 def find_checkpoints(path: str) -> list[str]:
