@@ -116,12 +116,12 @@ def _link_shortcuts(converted: list[tuple[_Site, nn.Module]]) -> None:
         if follower is None or not (isinstance(site.module, nn.Conv2d) and _is_pointwise(site.module)):
             continue
         prefix = site.name
-        while prefix and follower.followed is None:
+        while prefix and not follower.following:
             prefix = prefix.rpartition(".")[0]
             candidates = [pool for name, pool in mains if pool is not None and name.startswith(prefix + ".")]
             if candidates:
                 follower.follow(candidates[-1])
-        if follower.followed is None:
+        if not follower.following:
             raise TimmAAError(f"no main-branch polyphase pool found for the shortcut {site.name!r}")
 
 
