@@ -125,6 +125,14 @@ def _link_shortcuts(converted: list[tuple[_Site, nn.Module]]) -> None:
             raise TimmAAError(f"no main-branch polyphase pool found for the shortcut {site.name!r}")
 
 
+def _keep_modes(converted: list[tuple[_Site, nn.Module]]) -> None:
+    """Put each new layer in the train/eval mode of the module it replaced (an eval model stays deterministic)."""
+    for site, subsampler in converted:
+        mode = site.module.training
+        getattr(site.parent, site.attr).train(mode)  # the replacement, or the conv that now carries an aa_blur
+        subsampler.train(mode)  # a block's own ``aa`` slot
+
+
 def _circular_padding(model: nn.Module) -> None:
     for module in model.modules():
         if isinstance(module, nn.Conv2d) and any(p > 0 for p in module._reversed_padding_repeated_twice):
@@ -193,6 +201,7 @@ def antialias(
                                 stem_max_pool if site is stem_pool else None).to(**place)
             setattr(site.parent, site.attr, new)
             converted.append((site, new))
+    _keep_modes(converted)
     if down.method in ("aps", "lps"):
         _link_shortcuts(converted)
     return model
