@@ -157,3 +157,83 @@ def test_fx_graphs_script(name):
         want = model(x)
         torch.testing.assert_close(scripted(x), want, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(extractor(x)[last], want, rtol=1e-5, atol=1e-5)
+
+
+def _polyphase_model(name: str) -> torch.nn.Module:
+    """Random BatchNorm and LPS scorers far from zero, so that inputs choose different phases and a shortcut that took
+    the wrong choice would show."""
+    from conftest import randomize_batchnorm
+
+    from timm_aa.layers import LPSPool2d
+
+    torch.manual_seed(0)
+    model = timm.create_model(name, num_classes=10, zero_init_last=False)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, LPSPool2d):
+                m.scorer[2].weight.normal_(0.0, 2.0)
+    return randomize_batchnorm(model)
+
+
+def _matches(traced, model: torch.nn.Module, batches=(1, 3)) -> None:
+    for b in batches:
+        x = torch.randn(b, 3, 64, 64)
+        with torch.no_grad():
+            torch.testing.assert_close(traced(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+def test_polyphase_shortcuts_export_and_trace():
+    """Issue 30, 19: the shortcut takes its main pool's choice through a thread-local link, not module state;
+    torch.export (dynamic batch) and fx feature extraction still give the eager outputs."""
+    model = _polyphase_model("resnet18_lps")
+    dims = {0: torch.export.Dim("batch", min=1, max=32)}
+    program = torch.export.export(model, (torch.randn(2, 3, 64, 64),), dynamic_shapes=(dims,))
+    _matches(program.module(), model)
+    extractor = timm.models.create_feature_extractor(model, return_nodes=["layer4", "fc"])
+    _matches(lambda x: extractor(x)["fc"], model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet18_aps", "resnet18_lps"])
+def test_polyphase_shortcuts_compile_and_export_to_onnx(name, tmp_path):
+    """torch.compile with fullgraph=True (a compiled model shared by four threads gives its serial outputs), strict
+    torch.export, and both ONNX exporters in onnxruntime (dynamic batch)."""
+    import threading
+
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    model = _polyphase_model(name)
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    _matches(compiled, model)
+    inputs = [torch.randn(1 + i % 3, 3, 64, 64) for i in range(8)]
+    with torch.no_grad():
+        want = [compiled(x) for x in inputs]
+    got = [None] * len(inputs)
+
+    def work(t: int) -> None:
+        with torch.no_grad():
+            for i in range(t, len(inputs), 4):
+                got[i] = compiled(inputs[i])
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(g is not None and torch.equal(g, w) for g, w in zip(got, want, strict=True))
+    dims = {0: torch.export.Dim("batch", min=1, max=32)}
+    _matches(torch.export.export(model, (torch.randn(2, 3, 64, 64),), dynamic_shapes=(dims,), strict=True).module(),
+             model)
+    for dynamo in (True, False):
+        path = str(tmp_path / f"{name}-{dynamo}.onnx")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if dynamo:
+                torch.onnx.export(model, (torch.randn(2, 3, 64, 64),), path, dynamo=True, dynamic_shapes=(dims,),
+                                  verbose=False)
+            else:
+                torch.onnx.export(model, (torch.randn(2, 3, 64, 64),), path, dynamo=False, input_names=["x"],
+                                  dynamic_axes={"x": {0: "batch"}})
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        name_in = session.get_inputs()[0].name
+        _matches(lambda x, s=session, n=name_in: torch.from_numpy(s.run(None, {n: x.numpy()})[0]), model)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import timm
 import torch
 from conftest import randomize_batchnorm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import timm_aa
+from timm_aa.errors import TimmAAError
 from timm_aa.layers.polyphase import APSPool2d, LPSPool2d, polyphase_stack
 from timm_aa.training import TrainConfig, build_model, train
 from timm_aa.training.demo_data import digits_splits
+from timm_aa.training.loop import GumbelSchedule
 from timm_aa.training.trackers import read_metrics
 
 SIZES = [(224, 224), (256, 192), (160, 320)]
@@ -51,8 +56,9 @@ def test_aps_keeps_the_largest_component_and_lps_starts_as_aps():
     lps = LPSPool2d(8).eval()
     assert torch.equal(lps(x), out)
     lps.train()
-    soft = lps(x)
-    assert soft.shape == out.shape and lps.last_weights.sum(1).allclose(torch.ones(4))
+    soft, weights = lps.forward_with_weights(x)
+    assert soft.shape == out.shape and weights.sum(1).allclose(torch.ones(4))
+    assert torch.equal(soft, torch.einsum("np,npchw->nchw", weights, stack))
 
 
 def test_follower_must_run_after_its_main():
@@ -60,6 +66,43 @@ def test_follower_must_run_after_its_main():
     follower.follow(main)
     with pytest.raises(RuntimeError, match="ran before"):
         follower(torch.randn(1, 2, 4, 4))
+
+
+TAU_FLOOR = 1e-3  # below it float16 overflows and float32 weights are one-hot with zero gradients (docs/layers.md)
+HOSTILE_TAUS = [0.0, -0.0, -1.0, float("nan"), float("inf"), -float("inf"), 1e-300, 1e-38, 1e-4, 9.99e-4, TAU_FLOOR,
+                1e300, True, False]
+
+
+def test_lps_at_temperature_zero_is_refused_not_nan():
+    """Issue 30, 20: ``LPSPool2d(tau=0)`` in training returned NaN; the annealing loop could set it too."""
+    for make in (lambda: LPSPool2d(8, tau=0), lambda: setattr(LPSPool2d(8), "tau", 0.0)):
+        with pytest.raises(TimmAAError, match=r"tau must be a finite number >= 0\.001, got 0") as err:
+            make()
+        assert "\n" not in str(err.value)
+    model = torch.nn.Sequential(LPSPool2d(8))
+    with pytest.raises(TimmAAError, match="tau"):
+        GumbelSchedule(tau0=1.0, decay=0.5, min=0.0).apply(model, epoch=20)  # 1e-6: below the floor
+    assert model[0].tau == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(tau=st.one_of(st.sampled_from(HOSTILE_TAUS), st.floats(), st.integers(-3, 3)))
+def test_lps_temperature_is_a_finite_number_above_the_floor(tau):
+    pool = LPSPool2d(4).train()
+    if isinstance(tau, bool) or not math.isfinite(tau) or tau < TAU_FLOOR:
+        for make in (lambda: LPSPool2d(4, tau=tau), lambda: setattr(pool, "tau", tau)):
+            with pytest.raises(TimmAAError, match="finite number >= 0.001"):
+                make()
+        assert pool.tau == 1.0
+        return
+    pool.tau = tau
+    assert pool.tau == tau == LPSPool2d(4, tau=tau).tau
+    torch.nn.init.normal_(pool.scorer[2].weight, std=1.0)
+    x = (10 * torch.randn(3, 4, 8, 8)).requires_grad_()
+    out = pool(x)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in pool.parameters() if p.grad is not None)
 
 
 def _max_shift_diff(model, size, shifts=64, seed=0):
@@ -110,7 +153,7 @@ def test_converted_lps_equals_aps_before_fine_tuning(tmp_path):
     """Scorers start at zero, so LPS with baseline weights chooses (and predicts) exactly as APS."""
     base = randomize_batchnorm(timm.create_model("resnet18", num_classes=4))
     path = tmp_path / "base.safetensors"
-    timm_aa.hub.save_weights(base, str(path))
+    timm_aa.weights.save_weights(base, str(path))
     aps, fresh_aps = build_model(TrainConfig(model="resnet18_aps", init_from=f"resnet18:{path}"), 4)
     lps, fresh_lps = build_model(TrainConfig(model="resnet18_lps", init_from=f"resnet18:{path}"), 4)
     assert fresh_aps == [] and fresh_lps and all(".scorer." in k for k in fresh_lps)
@@ -121,7 +164,7 @@ def test_converted_lps_equals_aps_before_fine_tuning(tmp_path):
 
 def test_export_round_trip_keeps_the_method(tmp_path):
     model = timm.create_model("resnet18_lps", num_classes=3).eval()
-    folder = timm_aa.hub.write_export(model, str(tmp_path / "export"))
+    folder = timm_aa.weights.write_export(model, str(tmp_path / "export"))
     loaded = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
     assert sum(isinstance(m, LPSPool2d) for m in loaded.modules()) == sum(
         isinstance(m, LPSPool2d) for m in model.modules())

@@ -140,7 +140,7 @@ def alias_free(model: nn.Module, *, act_scale: float = 1.0) -> nn.Module:
         raise TypeError(f"alias_free takes an nn.Module, got {type(model).__name__}")
     ref = next(model.parameters(), None)
     for parent, attr, new in list(_plan(model, "", False, act_scale, ref)):  # plan first: fail before changing
-        setattr(parent, attr, new)
+        setattr(parent, attr, new.train(getattr(parent, attr).training))  # the mode of the module it replaces
     return model
 
 

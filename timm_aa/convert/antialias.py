@@ -117,13 +117,21 @@ def _link_shortcuts(converted: list[tuple[_Site, nn.Module]]) -> None:
         if follower is None or not (isinstance(site.module, nn.Conv2d) and _is_pointwise(site.module)):
             continue
         prefix = site.name
-        while prefix and follower.followed is None:
+        while prefix and not follower.following:
             prefix = prefix.rpartition(".")[0]
             candidates = [pool for name, pool in mains if pool is not None and name.startswith(prefix + ".")]
             if candidates:
                 follower.follow(candidates[-1])
-        if follower.followed is None:
+        if not follower.following:
             raise TimmAAError(f"no main-branch polyphase pool found for the shortcut {site.name!r}")
+
+
+def _keep_modes(converted: list[tuple[_Site, nn.Module]]) -> None:
+    """Put each new layer in the train/eval mode of the module it replaced (an eval model stays deterministic)."""
+    for site, subsampler in converted:
+        mode = site.module.training
+        getattr(site.parent, site.attr).train(mode)  # the replacement, or the conv that now carries an aa_blur
+        subsampler.train(mode)  # a block's own ``aa`` slot
 
 
 def _circular_padding(model: nn.Module) -> None:
@@ -194,6 +202,7 @@ def antialias(
                                 stem_max_pool if site is stem_pool else None).to(**place)
             setattr(site.parent, site.attr, new)
             converted.append((site, new))
+    _keep_modes(converted)
     if down.method in ("aps", "lps"):
         _link_shortcuts(converted)
     return model

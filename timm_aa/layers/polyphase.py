@@ -9,10 +9,19 @@ circular padding everywhere a network becomes exactly invariant to circular shif
 
 Maps whose sides are not multiples of the stride are first padded circularly to the next multiple; they
 still run, but the invariance is then no longer exact (the padding breaks the circular symmetry). Residual
-blocks: the shortcut must subsample with the main branch's phase; ``follow=main_pool`` reuses its last choice.
+blocks: the shortcut must subsample with the main branch's phase; ``follow=main_pool`` makes a pool take, in each
+call, the choice its main pool made in that call (a :class:`~timm_aa.layers.phase_link.PhaseLink`: no per-call
+state on either module, so threads may share a model; its notes say how and where it holds).
+
+LPS's Gumbel temperature ``tau`` is a finite number >= ``LPS_MIN_TAU`` (1e-3), checked wherever it is set: below it,
+float16 logits overflow, and float32 weights are one-hot with zero gradients (at 1e-5 the largest gradient is
+3e-33); NaN comes at about 1e-38 in float32 and bfloat16 (``docs/layers.md``).
 """
 
 from __future__ import annotations
+
+import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +30,8 @@ from torch import nn
 
 from ..errors import TimmAAError
 from .helpers import check_input, to_pair
+from .options import LPS_MIN_TAU
+from .phase_link import PhaseLink
 
 
 def polyphase_stack(x: torch.Tensor, stride: int) -> torch.Tensor:
@@ -76,44 +87,71 @@ def aps_pool2d(input: torch.Tensor, stride: int | tuple[int, int] = 2) -> torch.
     return select_phase(stack, aps_weights(stack))
 
 
+def check_tau(tau: float) -> float:
+    """LPS's Gumbel temperature checked (a finite number >= ``LPS_MIN_TAU``, not a bool) and returned as a float.
+
+    Example:
+        >>> check_tau(0.5)
+        0.5
+        >>> check_tau(0)
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: LPS temperature tau must be a finite number >= 0.001, got 0
+    """
+    if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or not math.isfinite(tau) or tau < LPS_MIN_TAU:
+        raise TimmAAError(f"LPS temperature tau must be a finite number >= {LPS_MIN_TAU:g}, got {tau!r}")
+    return float(tau)
+
+
 class PolyphasePool2d(nn.Module):
-    """Base of the polyphase pools: the stride, the last phase weights, and following another pool's choice.
+    """Base of the polyphase pools: the stride, and following another pool's choice.
 
     Subclasses define :meth:`choose` (per-sample phase weights from the stacked components).
 
     Example:
-        >>> isinstance(APSPool2d(), PolyphasePool2d)
+        >>> main, shortcut = APSPool2d(), APSPool2d()
+        >>> shortcut.follow(main)
+        >>> x = torch.randn(2, 8, 16, 16)
+        >>> y, weights = main.forward_with_weights(x)
+        >>> torch.equal(shortcut(x), y)  # the same phase as main's, in this call
         True
     """
 
     def __init__(self, stride: int | tuple[int, int] = 2, follow: PolyphasePool2d | None = None) -> None:
         super().__init__()
         self.stride = to_pair(stride, "stride", square=True)[0]
-        self.last_weights: torch.Tensor | None = None
+        self.link = PhaseLink()
+        self.following = False
         self.follow(follow)
 
     def follow(self, main: PolyphasePool2d | None) -> None:
-        """Reuse ``main``'s phase choice (the shortcut of a residual block follows its main branch); ``followed``
-        then names it (None: this pool chooses itself)."""
-        object.__setattr__(self, "followed", main)  # a reference, not a submodule (no duplicated state)
+        """Take ``main``'s phase choice in each call (a residual block's shortcut follows its main branch);
+        ``following`` then says so. ``main`` must run first in each call (docs: :mod:`~timm_aa.layers.phase_link`)."""
+        if self.following:  # leave the link it followed; a pool that others follow keeps its own link
+            self.link.followers -= 1
+            self.link, self.following = PhaseLink(), False
+        if main is not None:
+            self.link, self.following = main.link, True
+            self.link.followers += 1
 
     def choose(self, stack: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_with_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The subsampled map and the (N, P) phase weights it used: its own choice, or its main pool's."""
         stack = polyphase_stack(x, self.stride)
-        main = self.followed
-        if main is not None:
-            if main.last_weights is None or main.last_weights.shape[0] != x.shape[0]:
-                raise RuntimeError("a following polyphase pool ran before the pool it follows (or on another batch)")
-            weights = main.last_weights
+        if self.following:
+            weights = self.link.take(x.shape[0])
         else:
             weights = self.choose(stack)
-            self.last_weights = weights
-        return select_phase(stack, weights)
+            self.link.publish(weights)
+        return select_phase(stack, weights), weights
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_weights(x)[0]
 
     def extra_repr(self) -> str:
-        return f"stride={self.stride}, follows_other={self.followed is not None}"
+        return f"stride={self.stride}, follows_other={self.following}"
 
 
 @register_notrace_module
@@ -138,7 +176,8 @@ class LPSPool2d(PolyphasePool2d):
 
     The score is ``log ||x_p||^2 + g(x_p)`` with ``g``'s last layer initialised to zero, so an untrained
     (freshly converted) LPS layer chooses exactly as APS does. Training samples soft weights with
-    Gumbel-softmax at temperature ``tau`` (annealed by the training loop); eval takes the argmax.
+    Gumbel-softmax at temperature ``tau`` (annealed by the training loop; a finite number >= ``LPS_MIN_TAU``, 1e-3,
+    checked wherever it is set); eval takes the argmax.
 
     Example:
         >>> pool = LPSPool2d(8, stride=2).eval()
@@ -158,6 +197,15 @@ class LPSPool2d(PolyphasePool2d):
         self.scorer = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 1, 1))
         nn.init.zeros_(self.scorer[2].weight)
         nn.init.zeros_(self.scorer[2].bias)
+
+    @property
+    def tau(self) -> float:
+        """The Gumbel-softmax temperature of training, a finite number >= ``LPS_MIN_TAU``; checked when set."""
+        return self._tau
+
+    @tau.setter
+    def tau(self, value: float) -> None:
+        self._tau = check_tau(value)
 
     def logits(self, stack: torch.Tensor) -> torch.Tensor:
         n, p, c, h, w = stack.shape
