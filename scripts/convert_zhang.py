@@ -16,6 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from _bootstrap import light
+
+cli = light("infra.cli")
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -25,16 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace export folders an earlier conversion wrote "
                                                             "(folders timm-aa did not write are never replaced)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cli.add_debug_flag(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    a = parser.parse_args(argv)  # before the heavy imports: --help and usage errors stay fast
+    given, debug = cli.parse(parser, argv)  # before the heavy imports: --help and usage errors stay fast
+    a = argparse.Namespace(**given)
     from tqdm.auto import tqdm
 
     from timm_aa.errors import TimmAAError
-    from timm_aa.infra.cli import run_main
+    from timm_aa.infra.bounds import check_values
     from timm_aa.infra.ownership import check_disjoint
     from timm_aa.weights.zhang_exports import OutputExists, convert_all, find_checkpoints
 
@@ -47,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return f"ok      {result.path} -> {result.folder} ({check})"
 
     def job() -> None:
+        check_values(given)
         paths = find_checkpoints(a.checkpoint)
         check_disjoint(a.output, {"checkpoint": a.checkpoint})
         results = []
@@ -61,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"converted {len(results)} file(s) into {a.output}; publish each folder with scripts/publish.py "
               "--model FOLDER --output HUB_FOLDER --repo-id ORG/NAME (a dry run without a token)")
 
-    return run_main(job, parser)
+    return cli.run_main(job, parser, debug)
 
 
 if __name__ == "__main__":

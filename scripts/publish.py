@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def job() -> None:
         from timm_aa.hub import CardInfo, prepare_folder, push_folder, resolve_token
+        from timm_aa.infra.bounds import check_values
+
+        check_values({k: v for k, v in given.items() if k != "token"})  # the token is never echoed
 
         card = {k: v for k, v in (("license", a.license), ("dataset", a.dataset)) if v is not None}
         info = CardInfo(repo_id=a.repo_id, base_model=a.base_model, provenance=a.provenance, **card)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ..data import ImageSource, open_image_source
 from ..errors import TimmAAError
-from ..infra.bounds import check_values
+from ..infra.bounds import check_items, check_values
 from ..infra.fs import check_writable
 from ..infra.input_check import check_device, check_input_size
 from ..infra.layout import REPORT
@@ -37,8 +37,8 @@ def weights_label(spec: str, pretrained: bool) -> str:
 def _check_request(models: Sequence[str], names: list[str], pretrained: bool, allow_random_weights: bool) -> None:
     if not models:
         raise TimmAAError("models=[]: give at least one model to evaluate")
-    for spec, name in zip(models, names, strict=False):
-        check_values({"model": spec, "eval_model": name})
+    check_items("models", list(models), "model")
+    check_items("labels", names, "eval_model")
     if len(set(models)) != len(models):
         raise TimmAAError(f"a model is listed twice: {list(models)}")
     if len(names) != len(models):
@@ -83,6 +83,8 @@ def run_evaluation(
 numbers mean nothing (a constant prediction is 100% consistent): give trained weights (pretrained=True for timm's, \
 or a checkpoint, hf-hub: or local-dir: spec), or allow_random_weights=True to measure them anyway
     """
+    check_values({"data": data, "output": output, "split": split, "pretrained": pretrained, "overwrite": overwrite,
+                  "allow_random_weights": allow_random_weights, "progress": progress})
     names = list(labels) if labels else list(models)
     _check_request(models, names, pretrained, allow_random_weights)
     check_device(settings.device)

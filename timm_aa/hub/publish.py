@@ -10,6 +10,7 @@ from typing import Any
 
 from torch import nn
 
+from ..infra.bounds import check_values
 from ..infra.fs import check_writable
 from ..infra.layout import CARD, CONFIG, METRICS, WEIGHTS
 from ..infra.ownership import check_disjoint, claim
@@ -99,6 +100,10 @@ def prepare_folder(source: str | Source, output: str, info: CardInfo | None = No
         >>> sorted(os.listdir(prepared.folder))[-3:], max(prepared.diffs.values()) <= 1e-5
         (['README.md', 'config.json', 'model.safetensors'], True)
     """
+    check_values({"model": source if isinstance(source, str) else None, "output": output, "eval_json": eval_json,
+                  "eval_model": eval_model, "overwrite": overwrite,
+                  **{k: getattr(info, k) for k in ("repo_id", "license", "dataset", "base_model", "provenance")
+                     if info is not None}})
     source_folder = source.folder if isinstance(source, Source) else source if os.path.isdir(source) else None
     check_writable(output)
     check_disjoint(output, {"model": source_folder})  # a model name or a Source without a folder: None, skipped

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import TimmAAError
 from ..layers.options import AA_LAYERS, FILT_SIZES, LPS_MIN_TAU, PAD_MODE_ALIASES, PAD_MODES
+from .env import ENV_BOUNDS, read_env
 from .rules import Rule, boolean, integer, number, optional, shown, text
 
 MAX_SIDE = 4096  # pixels on a side of an image a model takes or a transform makes
@@ -93,20 +94,8 @@ BOUNDS: dict[str, Rule] = {
     "license": optional(text(max_len=64)),
     **{name: boolean for name in (
         "pretrained", "ema", "overwrite", "progress", "log_epochs", "channels_last", "allow_random_weights",
-        "private", "create_pr", "force", "dry_run", "no_verify")},
+        "private", "create_pr", "force", "dry_run", "no_verify", "no_progress")},
 }
-
-#: our environment variables (read through :func:`read_env`)
-ENV_BOUNDS: dict[str, Rule] = {
-    "TIMM_AA_BUILD_TIMEOUT": number(1, 3600),
-    "TIMM_AA_BACKEND": text(("reference", "native", "triton")),
-    "TIMM_AA_DEBUG": text(("0", "1")),
-    "TIMM_AA_HUB_ORG": text(max_len=96),
-    "TIMM_AA_CACHE": text(),
-    "TIMM_AA_ZHANG_DIR": text(),
-    "TIMM_AA_ZHANG_URL": text(),
-}
-
 
 def check_value(name: str, value: Any) -> None:
     """Refuse ``value`` for the setting ``name`` unless :data:`BOUNDS` allows it (one line: the name, the value,
@@ -123,6 +112,23 @@ def check_value(name: str, value: Any) -> None:
         raise TimmAAError(f"{name}={shown(value)}: {wrong}")
 
 
+def check_items(name: str, values: list[Any], rule: str) -> None:
+    """Refuse the list ``values`` of the setting ``name`` (a repeatable option) unless each item passes the rule of
+    :data:`BOUNDS` ``rule`` (one line naming the list).
+
+    Example:
+        >>> check_items('models', ['resnet18', ''], 'model')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: models=['resnet18', '']: each must be one line of printable text, 1 to 4096 \
+characters
+    """
+    for value in values:
+        wrong = BOUNDS[rule](value)
+        if wrong:
+            raise TimmAAError(f"{name}={shown(list(values))}: each {wrong}")
+
+
 def check_values(values: Mapping[str, Any]) -> None:
     """:func:`check_value` of every item of ``values`` that :data:`BOUNDS` names.
 
@@ -132,32 +138,6 @@ def check_values(values: Mapping[str, Any]) -> None:
     for name, value in values.items():
         if name in BOUNDS:
             check_value(name, value)
-
-
-def read_env(name: str, default: Any = None, convert: type = str) -> Any:
-    """The environment variable ``name`` converted by ``convert`` and checked by :data:`ENV_BOUNDS`, or
-    ``default`` when it is unset or empty; a wrong value is one line naming the variable.
-
-    Example:
-        >>> import unittest.mock
-        >>> with unittest.mock.patch.dict(os.environ, {'TIMM_AA_BUILD_TIMEOUT': 'nan'}):
-        ...     read_env('TIMM_AA_BUILD_TIMEOUT', 30.0, float)
-        Traceback (most recent call last):
-        ...
-        timm_aa.errors.TimmAAError: TIMM_AA_BUILD_TIMEOUT='nan': must be a finite number in [1, 3600]; set it to \
-such a value, or unset it
-    """
-    raw = os.environ.get(name, "")
-    if not raw.strip():
-        return default
-    try:
-        value = convert(raw.strip())
-    except ValueError:
-        value = raw
-    wrong = ENV_BOUNDS[name](value)
-    if wrong:
-        raise TimmAAError(f"{name}={shown(raw)}: {wrong}; set it to such a value, or unset it")
-    return value
 
 
 def _gb(nbytes: float) -> str:

@@ -313,15 +313,16 @@ def make_folders(path: str) -> list[str]:
 
 
 def disk_full_error(err: BaseException, path: str, what: str) -> TimmAAError | None:
-    """The one-line error for ``err`` when it came from a full disk (``ENOSPC``, a quota, or torch's zip writer's
-    ``unexpected pos`` when the device of ``path`` is full), else None.
+    """The one-line error for ``err`` when it came from a full disk (``ENOSPC``, a quota; or the errors of writers
+    that wrap it, torch's zip writer's ``unexpected pos`` and safetensors' own error, when the device of ``path`` is
+    nearly full), else None.
 
     Example:
         >>> disk_full_error(OSError(28, 'No space left on device'), '/tmp', 'the checkpoint')  # doctest: +ELLIPSIS
         TimmAAError("no space left on the disk of '/tmp' while writing the checkpoint (... MB free): free space ...")
     """
     full = isinstance(err, OSError) and err.errno in DISK_FULL
-    if not full and isinstance(err, RuntimeError) and "unexpected pos" in str(err):
+    if not full and any(s in str(err) for s in ("unexpected pos", "No space left", "os error 28", "quota")):
         full = free_bytes(path) < 64 << 20
     if not full:
         return None
@@ -380,7 +381,7 @@ def atomic_path(path: str | os.PathLike[str], mode: int | None = None) -> Iterat
         os.chmod(tmp, mode if mode is not None else file_mode())
         yield tmp
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:
+    except Exception as err:  # a writer's own error type may carry the full disk
         full = disk_full_error(err, directory, os.path.basename(path))
         if full is None:
             raise

@@ -170,7 +170,7 @@ class Owner:
             self.marker.pending[name] = record(tmp)
             self._save()
             os.replace(tmp, final)
-        except (OSError, RuntimeError) as err:
+        except Exception as err:  # a writer's own error type may carry the full disk
             full = disk_full_error(err, final, name)
             if full is None:
                 raise
@@ -217,7 +217,7 @@ class Owner:
         staged = self.stage_dir(name)
         try:
             yield staged
-        except (OSError, RuntimeError) as err:
+        except Exception as err:  # a writer's own error type may carry the full disk
             full = disk_full_error(err, staged, what)
             if full is None:
                 raise

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import TimmAAError
+from ..infra.env import read_env
 
 ZHANG_BASE_URL = "https://antialiased-cnns.s3.us-east-2.amazonaws.com/weights_v0.1/"
 ZHANG_URL_ENV = "TIMM_AA_ZHANG_URL"
@@ -60,7 +61,7 @@ class ZhangFile:
     @property
     def url(self) -> str:
         """Where his package downloaded it from (or the mirror named by ``TIMM_AA_ZHANG_URL``)."""
-        base = os.environ.get(ZHANG_URL_ENV) or ZHANG_BASE_URL
+        base = read_env(ZHANG_URL_ENV) or ZHANG_BASE_URL
         return base.rstrip("/") + "/" + self.name
 
 
@@ -182,7 +183,7 @@ def hub_org() -> str:
         >>> hub_org()
         'timm-aa'
     """
-    return os.environ.get(HUB_ORG_ENV, DEFAULT_HUB_ORG).strip("/") or DEFAULT_HUB_ORG
+    return (read_env(HUB_ORG_ENV) or DEFAULT_HUB_ORG).strip("/") or DEFAULT_HUB_ORG
 
 
 def zhang_pretrained_cfgs(family: str, base_cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:

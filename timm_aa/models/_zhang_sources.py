@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ..errors import TimmAAError
 from ..infra.checkpoint import RefusedCheckpoint, check_hash, read_zhang_checkpoint
+from ..infra.env import read_env
 from ..infra.fs import atomic_path
 from ..infra.hub_access import DownloadFailed, hub_download, is_offline
 from ..infra.layout import WEIGHTS
@@ -143,7 +144,7 @@ class _Search:
         return None
 
     def local(self) -> str | None:
-        folders = [os.environ[ZHANG_DIR_ENV]] if os.environ.get(ZHANG_DIR_ENV) else []
+        folders = [read_env(ZHANG_DIR_ENV)] if read_env(ZHANG_DIR_ENV) else []
         for folder in dict.fromkeys([*folders, checkpoint_dir(self.cache_dir)]):
             path = os.path.join(folder, self.file.name)
             if not os.path.isfile(path):

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from ...infra.env import read_env
 from ...infra.fs import atomic_path, remove_stale_temps, sha256_file
 from .layout import empty_like_layout, memory_format_of
 from .tables import Taps, gather_table
@@ -44,7 +45,7 @@ _lock = threading.Lock()
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("TIMM_AA_CACHE") or Path.home() / ".cache" / "timm_aa")
+    return Path(read_env("TIMM_AA_CACHE") or Path.home() / ".cache" / "timm_aa")
 
 
 def _compiler() -> list[str]:
@@ -121,10 +122,7 @@ def build(directory: Path) -> Path:
 
 
 def _build_timeout() -> float:
-    try:
-        return float(os.environ.get("TIMM_AA_BUILD_TIMEOUT") or 30)
-    except ValueError:
-        return 30.0
+    return read_env("TIMM_AA_BUILD_TIMEOUT", 30.0, float)
 
 
 def _run(command: list[str], timeout: float) -> None:
