@@ -17,6 +17,7 @@ from . import models as _registered  # noqa: F401  (registers the *_aa models)
 from .errors import TimmAAError, first_line
 from .infra.checkpoint import read_safetensors_header
 from .infra.hub_access import hub_download
+from .infra.hub_names import parse_hub_spec
 from .infra.layout import CONFIG, WEIGHTS
 from .weights.config import recorded_model_args
 from .weights.export import check_export
@@ -127,7 +128,8 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
     - ``resnet50_aa`` or ``resnet50.a1_in1k``: a timm name (``pretrained`` loads its weights; for the
       ``*_aa`` models, Zhang's, see :func:`timm_aa.weights.zhang_weights`);
     - ``local-dir:/path`` or ``hf-hub:org/repo[@revision]``: an export folder (its ``config.json`` and
-      ``model.safetensors``, checked against each other first), always with its weights;
+      ``model.safetensors``, checked against each other first), always with its weights; the repo id and revision
+      are checked first (a revision with ``..`` segments would reach the Hub cache as a path);
     - ``/path/model.safetensors`` (with ``architecture`` in its metadata) or ``ARCH:/path/model.safetensors``.
 
     Example:
@@ -146,8 +148,8 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
             raise TimmAAError(f"no model folder at {folder!r}")
         return _export_model(folder, spec, **kwargs)
     if spec.startswith(("hf-hub:", "hf_hub:")):
-        repo_id, _, revision = spec.split(":", 1)[1].partition("@")
-        folder = hub_download(repo_id, [CONFIG, WEIGHTS], revision=revision or None)
+        repo_id, revision = parse_hub_spec(spec)
+        folder = hub_download(repo_id, [CONFIG, WEIGHTS], revision=revision)
         return _export_model(folder, spec, **kwargs)
     split = split_weights_spec(spec)
     if split is not None:

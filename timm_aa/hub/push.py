@@ -15,6 +15,7 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from ..errors import TimmAAError, first_line
 from ..infra.hub_access import unreachable
+from ..infra.hub_names import check_name, repo_id_problem, revision_problem
 from ..infra.layout import CARD, CONFIG, WEIGHTS
 from ..infra.ownership import read_marker
 
@@ -64,8 +65,8 @@ def push_folder(
     """Upload the files a publish wrote to ``folder`` (those its trusted marker lists) to ``repo_id`` in a single
     commit.
 
-    Refuses (TimmAAError) an incomplete folder, an unreachable Hub, and a repository that already has
-    ``model.safetensors`` unless ``force`` (or ``create_pr``).
+    Refuses (TimmAAError) a repo id or revision out of form, an incomplete folder, an unreachable Hub, and a
+    repository that already has ``model.safetensors`` unless ``force`` (or ``create_pr``).
 
     Example:
         >>> import tempfile
@@ -75,6 +76,9 @@ def push_folder(
         timm_aa.errors.TimmAAError: '...' is not a complete publish folder (it lacks model.safetensors, config.json, \
 README.md): build it with prepare_folder first
     """
+    check_name("repo_id", repo_id, repo_id_problem)
+    if revision is not None:
+        check_name("revision", revision, revision_problem)
     marker, why = read_marker(folder, "publish")
     files = sorted(marker.files) if marker else []
     missing = [f for f in (WEIGHTS, CONFIG, CARD) if f not in files]

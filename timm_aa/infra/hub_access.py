@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 from ..errors import TimmAAError
+from .hub_names import repo_id_problem, revision_problem
 
 
 class DownloadFailed(TimmAAError):
@@ -71,6 +72,10 @@ def hub_download(repo_id: str, filenames: list[str], revision: str | None = None
     """
     from huggingface_hub import constants, hf_hub_download
 
+    for what, value, problem in (("repo id", repo_id, repo_id_problem), ("revision", revision, revision_problem)):
+        wrong = problem(value) if value is not None else None
+        if wrong:  # a revision reaches the cache as a path: refs/<revision>
+            raise DownloadFailed(f"hf-hub:{repo_id!r}", f"refused: its {what} {value!r} {wrong}")
     offline = is_offline()
     down = None if offline else unreachable(constants.ENDPOINT, constants.HF_HUB_ETAG_TIMEOUT)
     paths = []
