@@ -5,12 +5,11 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-import timm
 import torch
 
 from .convert.antialias import antialias
 from .errors import TimmAAError
-from .loading import check_model_name
+from .loading import check_model_name, create_model_from_spec
 
 
 @dataclass
@@ -55,7 +54,7 @@ def run_quickstart(name: str, filt_size: int, seed: int, pretrained: bool = Fals
     """
     check_model_name(name)
     torch.manual_seed(seed)
-    base = timm.create_model(name, pretrained=pretrained).eval()
+    base = create_model_from_spec(name, pretrained=pretrained).eval()  # timm's weights, reached without hanging
     try:
         model = antialias(copy.deepcopy(base), filt_size=filt_size).eval()
     except ValueError as err:  # antialias() refuses what it cannot convert (vision transformers, ...)
