@@ -6,12 +6,23 @@ the Hub client's retries, and then only the Hub's cache is used.
 from __future__ import annotations
 
 import os
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from huggingface_hub import constants, hf_hub_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+)
+
 from ..errors import TimmAAError
+from .hub_client import HubGaveUp, bounded_hub_client
 from .hub_names import repo_id_problem, revision_problem
 
 PROBE_TIMEOUT_S = 5.0  # the probe's limit (HF_HUB_ETAG_TIMEOUT when smaller): a Hub that needs longer is unusable
@@ -34,8 +45,6 @@ def is_offline() -> bool:
         ...     is_offline()
         True
     """
-    from huggingface_hub import constants
-
     now = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").upper()
     return now in ("1", "ON", "YES", "TRUE") or bool(constants.HF_HUB_OFFLINE)
 
@@ -67,8 +76,6 @@ def hub_unreachable(endpoint: str | None = None, timeout: float | None = None) -
         >>> hub_unreachable('http://127.0.0.1:9')
         'Connection refused'
     """
-    from huggingface_hub import constants
-
     limit = timeout or min(PROBE_TIMEOUT_S, float(constants.HF_HUB_ETAG_TIMEOUT))
     return unreachable(endpoint or constants.ENDPOINT, limit)
 
@@ -84,8 +91,6 @@ def hub_offline() -> Iterator[None]:
         ...     constants.HF_HUB_OFFLINE
         True
     """
-    from huggingface_hub import constants
-
     before = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = True
     try:
@@ -109,14 +114,10 @@ def hub_download(repo_id: str, filenames: list[str], revision: str | None = None
         ...
         timm_aa.infra.hub_access.DownloadFailed: could not download hf-hub:nobody/nothing: offline ... Hub cache
     """
-    from huggingface_hub import constants, hf_hub_download
-
     for what, value, problem in (("repo id", repo_id, repo_id_problem), ("revision", revision, revision_problem)):
         wrong = problem(value) if value is not None else None
         if wrong:  # a revision reaches the cache as a path: refs/<revision>
             raise DownloadFailed(f"hf-hub:{repo_id!r}", f"refused: its {what} {value!r} {wrong}")
-    from .hub_client import bounded_hub_client
-
     offline = is_offline()
     down = None if offline else hub_unreachable()
     paths = []
@@ -140,10 +141,6 @@ def transport_errors() -> tuple[type[BaseException], ...]:
         >>> ConnectionError in transport_errors()
         True
     """
-    import sys
-
-    from huggingface_hub.errors import OfflineModeIsEnabled
-
     found: list[type[BaseException]] = [ConnectionError, TimeoutError, OfflineModeIsEnabled]
     for module, name in (("httpx", "TransportError"), ("httpx2", "TransportError"), ("requests", "ConnectionError"),
                          ("requests", "Timeout")):
@@ -161,15 +158,6 @@ def hub_result(err: Exception, offline: bool, filename: str) -> str:
         >>> hub_result(TimeoutError('read'), False, 'config.json')
         'failed (TimeoutError: read)'
     """
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        GatedRepoError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-    )
-
-    from .hub_client import HubGaveUp
-
     status = err.status if isinstance(err, HubGaveUp) else getattr(getattr(err, "response", None), "status_code", None)
     if isinstance(err, HubGaveUp) and status is None:
         return "no answer, twice (check the network, or try again later)"
