@@ -36,10 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-json", metavar="FILE", help="consistency report (scripts/evaluate.py) with this model's "
                                                        "numbers for the card")
     p.add_argument("--eval-model", metavar="NAME", help="which model of --eval-json (when it holds several)")
-    p.add_argument("--license", help=f"license of the weights (default {d['license']}, or the source folder's)")
+    p.add_argument("--license", help="Hub license id of the weights (wins over the source folder's; default: the "
+                                     f"folder's, else {card_info.DEFAULT_LICENSE})")
     p.add_argument("--dataset", help=f"dataset id for the card metadata (default {d['dataset']})")
     p.add_argument("--base-model", metavar="REPO", help="Hub id of the model these weights were fine-tuned from")
-    p.add_argument("--provenance", help="how the weights were made, for the card (default: from the source folder)")
+    p.add_argument("--provenance", help="how the weights were made, for the card (wins over the source folder's)")
     p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login); never printed")
     p.add_argument("--private", action="store_true", help="create the repository as private (if it is new)")
     p.add_argument("--revision", metavar="BRANCH", help="branch to commit to (default: main)")
@@ -58,9 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     def job() -> None:
         from timm_aa.hub import CardInfo, prepare_folder, push_folder, resolve_token
         from timm_aa.infra.bounds import check_values
+        from timm_aa.infra.hub_names import check_name, revision_problem
 
         check_values({k: v for k, v in given.items() if k != "token"})  # the token is never echoed
-
+        if a.revision is not None:  # checked before any work, as the card's values are by prepare_folder
+            check_name("revision", a.revision, revision_problem)
         card = {k: v for k, v in (("license", a.license), ("dataset", a.dataset)) if v is not None}
         info = CardInfo(repo_id=a.repo_id, base_model=a.base_model, provenance=a.provenance, **card)
         prepared = prepare_folder(a.model, a.output, info, eval_json=a.eval_json, eval_model=a.eval_model,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,13 +11,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FakeHub:
     """Serves create_repo, file existence and download (HEAD/GET resolve), preupload and commit for model repos;
-    ``routes`` maps any other GET path to ``(status, body)`` (a stand-in for other servers, e.g. Zhang's S3)."""
+    ``routes`` maps any other GET path to ``(status, body)`` (a stand-in for other servers, e.g. Zhang's S3).
+    Faults: a request whose path contains a key of ``answers`` gets that HTTP status; one whose path contains a
+    string of ``stall`` gets no answer until the hub is closed (a Hub that accepts the request and never answers)."""
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.files: dict[str, dict[str, bytes]] = {}
         self.commits: list[dict] = []
         self.routes: dict[str, tuple[int, bytes]] = {}
+        self.answers: dict[str, int] = {}
+        self.stall: set[str] = set()
+        self.closed = threading.Event()
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,6 +51,17 @@ class FakeHub:
                                      "headers": {k.lower(): v for k, v in self.headers.items()},
                                      "body": body})
 
+            def _fault(self) -> bool:
+                """Answer ``hub.answers``' status, or stall for ``hub.stall``; True when the request is dealt with."""
+                if any(part in self.path for part in hub.stall):
+                    hub.closed.wait()
+                    return True
+                code = next((c for part, c in hub.answers.items() if part in self.path), None)
+                if code is not None:
+                    self._reply(code, {"error": f"injected {code}"})
+                    return True
+                return False
+
             def _resolve(self) -> tuple[int, bytes | None, dict]:
                 parts = self.path.split("?")[0].strip("/").split("/")
                 if "resolve" not in parts:
@@ -56,15 +73,20 @@ class FakeHub:
                 if filename not in hub.files[repo]:
                     return 404, None, {"X-Error-Code": "EntryNotFound"}
                 data = hub.files[repo][filename]
-                return 200, data, {"X-Repo-Commit": "a" * 40, "ETag": '"e"', "Content-Length": str(len(data))}
+                etag = f'"{hashlib.sha256(data).hexdigest()}"'  # the Hub cache names blobs by it: one per content
+                return 200, data, {"X-Repo-Commit": "a" * 40, "ETag": etag, "Content-Length": str(len(data))}
 
             def do_HEAD(self):  # noqa: N802
                 self._record()
+                if self._fault():
+                    return None
                 code, _, headers = self._resolve()
                 return self._reply(code, headers=headers)
 
             def do_GET(self):  # noqa: N802
                 self._record()
+                if self._fault():
+                    return None
                 path = self.path.split("?")[0]
                 if path in hub.routes:
                     code, body = hub.routes[path]
@@ -77,6 +99,8 @@ class FakeHub:
             def do_POST(self):  # noqa: N802
                 body = self._body()
                 self._record(body)
+                if self._fault():
+                    return None
                 path = self.path.split("?")[0]
                 if path == "/api/repos/create":
                     req = json.loads(body)
@@ -110,5 +134,6 @@ class FakeHub:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.closed.set()  # frees the handlers of stalled requests
         self.server.shutdown()
         self.server.server_close()

@@ -256,3 +256,37 @@ def _key_property(good, field, read, path):
             _check_reader(read)
 
     return check
+
+
+def test_a_fifo_a_device_or_a_link_where_a_file_is_read_never_blocks(tmp_path):
+    """Item 11's neighbour for our own files: a FIFO (whose open blocks until a writer comes), a device or a link
+    where a config, a trainer state, a report or a marker is read."""
+    import threading
+
+    from timm_aa.consistency.report import load_report
+    from timm_aa.infra.marker import read_marker
+    from timm_aa.training.checkpoints import read_state
+    from timm_aa.weights.config import read_config
+
+    os.mkfifo(tmp_path / "config.json")
+    os.mkfifo(tmp_path / "trainer_state.json")
+    os.mkfifo(tmp_path / "report.json")
+    os.symlink("/dev/zero", tmp_path / ".timm-aa-evaluate.json")
+    results = []
+
+    def read_all():
+        for read in (lambda: read_config(str(tmp_path)), lambda: read_state(str(tmp_path)),
+                     lambda: load_report(str(tmp_path / "report.json"))):
+            try:
+                read()
+                results.append("read")
+            except TimmAAError as err:
+                results.append(str(err))
+        results.append(read_marker(str(tmp_path), "evaluate"))
+
+    worker = threading.Thread(target=read_all, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "a read blocked"
+    assert all("a FIFO, not a file timm-aa reads" in r for r in results[:3]), results
+    assert results[3][0] is None and "symbolic link" in results[3][1], results

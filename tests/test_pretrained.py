@@ -373,10 +373,10 @@ def test_evaluate_script_pretrained(world, his_ft, capsys):
                         "--crop", "56", "--passes", "1", "--batch-size", "6", "--output", str(out), "--no-progress"])
     assert rc == 0, capsys.readouterr().err
     rc = evaluate.main(["--model", f"{MODEL}:{cached}", "--data", os.path.join(data, "val"), "--resize", "64",
-                        "--crop", "56", "--passes", "1", "--batch-size", "6", "--output", str(out / "2"),
+                        "--crop", "56", "--passes", "1", "--batch-size", "6", "--output", str(world.tmp / "out2"),
                         "--no-progress"])
     assert rc == 0, capsys.readouterr().err
-    rows = [json.loads((folder / "consistency.json").read_text())["results"][0] for folder in (out, out / "2")]
+    rows = [json.loads((folder / "consistency.json").read_text())["results"][0] for folder in (out, world.tmp / "out2")]
     assert rows[0]["weights"] == "pretrained"
     assert rows[0]["consistency"] == rows[1]["consistency"] and rows[0]["accuracy"] == rows[1]["accuracy"]
     os.unlink(cached)

@@ -103,7 +103,7 @@ def test_an_unwritable_output_is_refused_before_any_work(export_dir, unwritable,
 @pytest.mark.parametrize("content, message", [
     (b"\x00\x9f garbage", "is not JSON"),
     (b'{"schema": "something/else"}', "is not a timm-aa consistency report"),
-    (b'{"schema": "timm-aa/consistency/1", "results": [{"protocol": "random"}]}', "model must be one line"),
+    (b'{"schema": "timm-aa/consistency/1", "results": [{"protocol": "random"}]}', "model must be a string"),
     (json.dumps({"schema": "timm-aa/consistency/1", "results": [
         {"model": "resnet18_aa", "weights": "random", "protocol": "random", "consistency": 100.0, "accuracy": 0.0,
          "num_images": 10, "resize": 256, "crop": 224, "passes": 5}]}).encode(), "measured with random weights"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from contextlib import nullcontext
 from typing import Any
 
 import timm
@@ -17,9 +18,11 @@ from . import models as _registered  # noqa: F401  (registers the *_aa models)
 from .errors import TimmAAError, first_line
 from .infra.checkpoint import read_safetensors_header
 from .infra.hub_access import hub_download
+from .infra.hub_names import parse_hub_spec
 from .infra.layout import CONFIG, WEIGHTS
 from .weights.config import recorded_model_args
 from .weights.export import check_export
+from .weights.timm_weights import timm_weights_access
 
 _TIMM_SOURCES = ("hf-hub", "hf_hub", "local-dir")  # timm's own prefixes: not ARCH:FILE
 
@@ -125,9 +128,11 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
     """Create a model from a spec, the way every timm-aa tool reads a model argument.
 
     - ``resnet50_aa`` or ``resnet50.a1_in1k``: a timm name (``pretrained`` loads its weights; for the
-      ``*_aa`` models, Zhang's, see :func:`timm_aa.weights.zhang_weights`);
+      ``*_aa`` models, Zhang's, see :func:`timm_aa.weights.zhang_weights`; timm's own through
+      :func:`~timm_aa.weights.timm_weights.timm_weights_access`, which fails in seconds without a network);
     - ``local-dir:/path`` or ``hf-hub:org/repo[@revision]``: an export folder (its ``config.json`` and
-      ``model.safetensors``, checked against each other first), always with its weights;
+      ``model.safetensors``, checked against each other first), always with its weights; the repo id and revision
+      are checked first (a revision with ``..`` segments would reach the Hub cache as a path);
     - ``/path/model.safetensors`` (with ``architecture`` in its metadata) or ``ARCH:/path/model.safetensors``.
 
     Example:
@@ -146,8 +151,8 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
             raise TimmAAError(f"no model folder at {folder!r}")
         return _export_model(folder, spec, **kwargs)
     if spec.startswith(("hf-hub:", "hf_hub:")):
-        repo_id, _, revision = spec.split(":", 1)[1].partition("@")
-        folder = hub_download(repo_id, [CONFIG, WEIGHTS], revision=revision or None)
+        repo_id, revision = parse_hub_spec(spec)
+        folder = hub_download(repo_id, [CONFIG, WEIGHTS], revision=revision)
         return _export_model(folder, spec, **kwargs)
     split = split_weights_spec(spec)
     if split is not None:
@@ -159,4 +164,5 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
                               f"resnet50_aa:{spec})")
         return load_checkpoint_model(arch, spec, **kwargs)  # with the file's model_args
     check_model_name(spec)
-    return timm.create_model(spec, pretrained=pretrained, **kwargs)
+    with timm_weights_access(spec) if pretrained else nullcontext():
+        return timm.create_model(spec, pretrained=pretrained, **kwargs)

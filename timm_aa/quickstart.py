@@ -5,13 +5,12 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-import timm
 import torch
 
 from .convert.antialias import antialias
 from .errors import TimmAAError
 from .infra.bounds import check_values
-from .loading import check_model_name
+from .loading import check_model_name, create_model_from_spec
 
 
 @dataclass
@@ -57,7 +56,7 @@ def run_quickstart(name: str, filt_size: int, seed: int, pretrained: bool = Fals
     check_values({"model": name, "filt_size": filt_size, "seed": seed, "pretrained": pretrained})
     check_model_name(name)
     torch.manual_seed(seed)
-    base = timm.create_model(name, pretrained=pretrained).eval()
+    base = create_model_from_spec(name, pretrained=pretrained).eval()  # timm's weights, reached without hanging
     try:
         model = antialias(copy.deepcopy(base), filt_size=filt_size).eval()
     except TimmAAError as err:  # what antialias() cannot convert, in its own words (the arguments are checked above)

@@ -35,7 +35,7 @@ from typing import Any
 from .. import _version
 from ..errors import TimmAAError
 from ..infra.fs import read_json
-from ..infra.rules import check_fields, integer, number, optional, text
+from ..infra.rules import check_fields, free_text, integer, number, optional, text
 from .settings import PROTOCOLS
 
 SCHEMA = "timm-aa/consistency/1"
@@ -103,7 +103,8 @@ again with scripts/evaluate.py
 
 #: the check of each field of a :class:`ResultRow` read from a file
 ROW_RULES = {
-    "model": text(), "architecture": optional(text()), "weights": optional(text()), "protocol": text(PROTOCOLS),
+    "model": free_text(), "architecture": optional(free_text()), "weights": optional(free_text()),  # escaped in cards
+    "protocol": text(PROTOCOLS),
     "consistency": optional(number(0, 100)), "accuracy": optional(number(0, 100)), "num_images": integer(1),
     "resize": integer(1), "crop": integer(1), "passes": integer(1), "seed": optional(integer(0)),
     "images_per_second": optional(number(0, 1e12)),

@@ -3,6 +3,7 @@
 The template's source is the repository's top-level ``hub_cards/`` folder; ``timm_aa/hub/cards`` links to it,
 and wheels ship its files inside the package. Metrics come from a training export's ``metrics.json`` or a
 consistency report (``scripts/evaluate.py``) and go into the card's ``model-index`` as ``EvalResult`` entries.
+Text we did not write reaches the card through :mod:`.card_text`: free text escaped, the rest checked for its form.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from ..consistency.report import ResultRow, load_report
 from ..data import eval_resize
 from ..errors import TimmAAError
 from ..infra.fs import read_json
+from ..infra.hub_names import check_name, license_id, name_form, repo_id_problem
 from ..infra.rules import check_fields, number, optional
 from ..weights.export import model_args_of
-from .card_info import CardInfo
+from .card_info import DEFAULT_LICENSE, CardInfo
+from .card_text import card_text
 
 
 def template_path(name: str = "model_card.md") -> str:
@@ -77,8 +80,8 @@ def metrics_from_report(path: str, model: str | None = None) -> list[dict[str, A
     if model is not None:
         rows = [r for r in rows if model in (r.model, r.architecture)]
     elif len(names) > 1:
-        raise TimmAAError(f"eval_json={path!r} holds several models ({', '.join(names)}): choose one with "
-                          "eval_model='NAME'")
+        raise TimmAAError(f"eval_json={path!r} holds several models ({', '.join(map(repr, names))}): choose one "
+                          "with eval_model='NAME'")
     if not rows:
         raise TimmAAError(f"eval_json={path!r} has no rows for eval_model={model!r} (it has {names})")
     if any(r.random_weights for r in rows):
@@ -99,7 +102,8 @@ def _results_table(metrics: list[dict[str, Any]]) -> str:
     if not metrics:
         return "No evaluation results were supplied for this card."
     lines = ["| metric | value | split | measured by |", "|---|---|---|---|"]
-    lines += [f"| {m['name']} | {m['value']:.2f} | {m['split']} | {m['source']} |" for m in metrics]
+    lines += [f"| {card_text(m['name'])} | {float(m['value']):.2f} | {card_text(m['split'])} | "
+              f"{card_text(m['source'])} |" for m in metrics]
     return "\n".join(lines)
 
 
@@ -114,44 +118,76 @@ def anti_aliasing_line(model_args: dict[str, Any]) -> str:
     """
     if "act_scale" in model_args:
         return ("alias-free: ideal low-pass downsampling, polynomial activations (fitted for inputs of scale "
-                f"{model_args['act_scale']})")
-    return (f"`aa_layer` `{model_args.get('aa_layer', 'blur')}`, filter size {model_args.get('filt_size', 'n/a')}, "
-            f"padding `{model_args.get('pad_mode', 'n/a')}`")
+                f"{_inline(model_args['act_scale'])})")
+    return (f"`aa_layer` {_inline(model_args.get('aa_layer', 'blur'))}, filter size "
+            f"{_inline(model_args.get('filt_size', 'n/a'))}, padding {_inline(model_args.get('pad_mode', 'n/a'))}")
+
+
+def _inline(value: Any) -> str:
+    """A recorded model arg in the card: a number as it is, a name as code, anything else escaped."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return f"`{value}`" if name_form(value) is None else card_text(value)
+
+
+def _inline_tuple(values: Any) -> str:
+    return f"({', '.join(map(_inline, values))})"
+
+
+def check_card_info(info: CardInfo) -> None:
+    """Refuse (TimmAAError ``field=value must be ...``, one line) a repo id, license, dataset or base model that is
+    out of form; a value not given (None) passes.
+
+    Example:
+        >>> check_card_info(CardInfo('org/na me<script>'))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: repo_id='org/na me<script>' must be a Hub repo id ('org/name'; ...)
+    """
+    for name, problem in (("repo_id", repo_id_problem), ("license", license_id), ("dataset", repo_id_problem),
+                          ("base_model", repo_id_problem)):
+        if getattr(info, name) is not None:
+            check_name(name, getattr(info, name), problem)
 
 
 def render_card(model: nn.Module, info: CardInfo) -> ModelCard:
-    """The model card of ``model`` for the Hub repository ``info.repo_id``.
+    """The model card of ``model`` for the Hub repository ``info.repo_id`` (:func:`check_card_info` first; free
+    text escaped with :func:`~timm_aa.hub.card_text.card_text`, in the body and in the front matter).
 
     Example:
         >>> import timm, timm_aa
         >>> card = render_card(timm.create_model('resnet18_aa', num_classes=2), CardInfo('org/resnet18_aa'))
-        >>> card.data.library_name
-        'timm'
+        >>> card.data.library_name, card.data.license
+        ('timm', 'apache-2.0')
     """
+    check_card_info(info)
+    if not info.repo_id:
+        raise TimmAAError("repo_id must be given to render a card (e.g. 'me/resnet50_aa.ft_pets')")
+    license_ = info.license or DEFAULT_LICENSE
     cfg = dict(getattr(model, "pretrained_cfg", None) or {})
     arch = cfg.get("architecture") or type(model).__name__
-    aa = model_args_of(model)
-    dataset_name = info.dataset_name or info.dataset
-    evals = [EvalResult(task_type="image-classification", dataset_type=info.dataset, dataset_name=dataset_name,
-                        dataset_split=m["split"], metric_type=m["type"], metric_name=m["name"],
+    evals = [EvalResult(task_type="image-classification", dataset_type=info.dataset,
+                        dataset_name=card_text(info.dataset_name or info.dataset), dataset_split=card_text(m["split"]),
+                        metric_type=card_text(m["type"]), metric_name=card_text(m["name"]),
                         metric_value=round(float(m["value"]), 4))
              for m in info.metrics]
     data = ModelCardData(
-        library_name="timm", license=info.license, tags=["image-classification", "timm", "timm-aa", "anti-aliasing",
-                                                          "shift-invariance"],
+        library_name="timm", license=license_, tags=["image-classification", "timm", "timm-aa", "anti-aliasing",
+                                                      "shift-invariance"],
         datasets=[info.dataset], base_model=info.base_model, pipeline_tag="image-classification",
         model_name=info.repo_id.split("/")[-1], eval_results=evals or None,
     )
     size = cfg.get("input_size", (3, 224, 224))
     resize = eval_resize(size[-1], cfg.get("crop_pct", 0.875))
     return ModelCard.from_template(
-        data, template_path=template_path(), title=info.repo_id.split("/")[-1], repo_id=info.repo_id, architecture=arch,
-        summary=info.summary or f"An anti-aliased `{arch}` image classifier.",
+        data, template_path=template_path(), title=info.repo_id.split("/")[-1], repo_id=info.repo_id,
+        architecture=_inline(arch),
+        summary=card_text(info.summary or "") or f"An anti-aliased {_inline(arch)} image classifier.",
         num_params=f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M",
-        num_classes=getattr(model, "num_classes", "?"), anti_aliasing=anti_aliasing_line(aa),
-        input_size="x".join(map(str, size)),
-        resize=resize, crop_mode=cfg.get("crop_mode", "center"), interpolation=cfg.get("interpolation", "bilinear"),
-        mean=tuple(cfg.get("mean", ())), std=tuple(cfg.get("std", ())),
-        provenance=info.provenance or "trained with timm-aa", license=info.license,
+        num_classes=_inline(getattr(model, "num_classes", "?")), anti_aliasing=anti_aliasing_line(model_args_of(model)),
+        input_size="x".join(map(_inline, size)), resize=resize, crop_mode=_inline(cfg.get("crop_mode", "center")),
+        interpolation=_inline(cfg.get("interpolation", "bilinear")),
+        mean=_inline_tuple(cfg.get("mean", ())), std=_inline_tuple(cfg.get("std", ())),
+        provenance=card_text(info.provenance or "") or "trained with timm-aa", license=license_,
         results=_results_table(info.metrics),
     )

@@ -6,18 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+DEFAULT_LICENSE = "apache-2.0"  # when neither the caller nor the source folder names one
+
 
 @dataclass
 class CardInfo:
-    """The repository, license, dataset, provenance and metrics of a model card.
+    """The repository, license, dataset, provenance and metrics of a model card. A value given here wins over the
+    source folder's; ``license`` None: the source folder's, else :data:`DEFAULT_LICENSE`.
 
     Example:
-        >>> CardInfo('me/resnet50_aa.ft_pets', dataset='pets').license
-        'apache-2.0'
+        >>> CardInfo('me/resnet50_aa.ft_pets', dataset='pets').license is None
+        True
     """
 
     repo_id: str | None = None  # None: the publisher names the model (hub.publish.model_name)
-    license: str = "apache-2.0"
+    license: str | None = None
     dataset: str = "custom"
     dataset_name: str | None = None
     base_model: str | None = None

@@ -12,11 +12,13 @@ from torch import nn
 
 from ..infra.bounds import check_values
 from ..infra.fs import check_writable
+from ..infra.hub_names import hub_name
 from ..infra.layout import CARD, CONFIG, METRICS, WEIGHTS
 from ..infra.ownership import check_disjoint, claim
 from ..loading import carries_weights, create_model_from_spec
 from ..weights.export import PROVENANCE_KEYS, check_export, write_export
-from .card import CardInfo, metrics_from_export, metrics_from_report, render_card
+from .card import CardInfo, check_card_info, metrics_from_export, metrics_from_report, render_card
+from .card_info import DEFAULT_LICENSE
 from .verify import verify_folder
 
 
@@ -42,7 +44,8 @@ class Source:
 
 def load_source(source: str) -> Source:
     """The model to publish from a model name (with timm's weights), a checkpoint, or an export folder
-    (with its label names, metrics and provenance; its config is checked against its weights first).
+    (with its label names, metrics and provenance; its config is checked first, the forms of its license, origin
+    URL and tag included, and against its weights).
 
     Example:
         >>> import tempfile, timm, timm_aa
@@ -80,7 +83,7 @@ def model_name(source: str, model: nn.Module) -> str:
     run = os.path.basename(path)
     if run == "export":
         run = os.path.basename(os.path.dirname(path))
-    return run if re.split(r"[.-]", run)[0] == arch else f"{arch}.{run}"
+    return hub_name(run if re.split(r"[.-]", run)[0] == arch else f"{arch}.{run}")
 
 
 def prepare_folder(source: str | Source, output: str, info: CardInfo | None = None, *, eval_json: str | None = None,
@@ -89,9 +92,10 @@ def prepare_folder(source: str | Source, output: str, info: CardInfo | None = No
     ``output``, verified against the source; nothing is written to ``output`` when verification fails.
 
     ``output`` must be new, empty or an earlier publish folder, unless ``overwrite`` (see
-    :mod:`timm_aa.infra.ownership`: files we did not write are never replaced); this and the ``eval_json`` report
-    are checked before the model is loaded. Without ``info`` (or its ``repo_id``), the card names the model by
-    :func:`model_name`.
+    :mod:`timm_aa.infra.ownership`: files we did not write are never replaced); this, ``info``'s values
+    (:func:`~timm_aa.hub.card.check_card_info`) and the ``eval_json`` report are checked before the model is loaded.
+    Without ``info`` (or its ``repo_id``), the card names the model by :func:`model_name`. A value ``info`` gives
+    wins over the source folder's (its license also in the published ``config.json``).
 
     Example:
         >>> import tempfile, timm, timm_aa
@@ -105,6 +109,7 @@ def prepare_folder(source: str | Source, output: str, info: CardInfo | None = No
                   **{k: getattr(info, k) for k in ("repo_id", "license", "dataset", "base_model", "provenance")
                      if info is not None}})
     source_folder = source.folder if isinstance(source, Source) else source if os.path.isdir(source) else None
+    check_card_info(info or CardInfo(None))
     check_writable(output)
     check_disjoint(output, {"model": source_folder})  # a model name or a Source without a folder: None, skipped
     report_metrics = metrics_from_report(eval_json, eval_model) if eval_json else None
@@ -115,12 +120,13 @@ def prepare_folder(source: str | Source, output: str, info: CardInfo | None = No
         if not info.repo_id:
             info.repo_id = f"your-org/{model_name(source if isinstance(source, str) else src.folder or '', model)}"
         info.metrics = info.metrics or (report_metrics if report_metrics is not None else src.metrics)
-        info.license = src.provenance.get("license") or info.license
+        provenance = {**src.provenance, **({"license": info.license} if info.license else {})}  # the flag wins
+        info.license = info.license or src.provenance.get("license") or DEFAULT_LICENSE
         info.summary = info.summary or src.provenance.get("description")
         if info.provenance is None and src.provenance.get("origin_url"):
             info.provenance = f"converted from the original release ({src.provenance['origin_url']}), logits verified"
         with owner.staging(CARD, "the Hub files") as staged:
-            write_export(model, staged, label_names=src.labels, provenance=src.provenance,
+            write_export(model, staged, label_names=src.labels, provenance=provenance,
                          data_config=dict(getattr(model, "pretrained_cfg", None) or {}))
             render_card(model, info).save(os.path.join(staged, CARD))
             diffs = verify_folder(staged, model, atol=atol)

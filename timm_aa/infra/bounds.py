@@ -29,7 +29,8 @@ from typing import Any
 from ..errors import TimmAAError
 from ..layers.options import AA_LAYERS, FILT_SIZES, LPS_MIN_TAU, PAD_MODE_ALIASES, PAD_MODES
 from .env import ENV_BOUNDS, read_env
-from .rules import Rule, boolean, integer, number, optional, shown, text
+from .hub_names import license_id, repo_id_problem, revision_problem
+from .rules import Rule, boolean, free_text, integer, number, optional, shown, text
 
 MAX_SIDE = 4096  # pixels on a side of an image a model takes or a transform makes
 MAX_SEED = 2**32 - 1  # numpy's seed range (accelerate and timm seed numpy with it)
@@ -88,10 +89,12 @@ BOUNDS: dict[str, Rule] = {
     # names and paths (one printable line each)
     **{name: optional(text()) for name in (
         "model", "init_from", "data", "output", "resume", "train_split", "val_split", "split", "opt", "sched",
-        "device", "eval_json", "eval_model", "dataset", "base_model", "provenance", "checkpoint")},
-    "repo_id": optional(text(max_len=96)),
-    "revision": optional(text(max_len=256)),
-    "license": optional(text(max_len=64)),
+        "device", "eval_json", "eval_model", "checkpoint")},
+    "provenance": optional(free_text()),  # escaped into the card
+    # names the Hub gives meaning to (its own validator for repo ids)
+    **{name: optional(repo_id_problem) for name in ("repo_id", "dataset", "base_model")},
+    "revision": optional(revision_problem),
+    "license": optional(license_id),
     **{name: boolean for name in (
         "pretrained", "ema", "overwrite", "progress", "log_epochs", "channels_last", "allow_random_weights",
         "private", "create_pr", "force", "dry_run", "no_verify", "no_progress")},

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from ..errors import TimmAAError
+from .hub_names import org_problem
 from .rules import Rule, number, shown, text
 
 #: our environment variables (read through :func:`read_env`)
@@ -19,7 +20,7 @@ ENV_BOUNDS: dict[str, Rule] = {
     "TIMM_AA_BUILD_TIMEOUT": number(1, 3600),
     "TIMM_AA_BACKEND": text(("reference", "native", "triton")),
     "TIMM_AA_DEBUG": text(max_len=16),  # any value but 0 shows tracebacks (scripts read it before importing us)
-    "TIMM_AA_HUB_ORG": text(max_len=96),
+    "TIMM_AA_HUB_ORG": org_problem,
     "TIMM_AA_CACHE": text(),
     "TIMM_AA_ZHANG_DIR": text(),
     "TIMM_AA_ZHANG_URL": text(),

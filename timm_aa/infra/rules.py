@@ -96,6 +96,17 @@ def text(choices: Sequence[str] | None = None, max_len: int = MAX_TEXT) -> Rule:
     return rule
 
 
+def free_text(max_len: int = MAX_TEXT) -> Rule:
+    r"""Any string of at most ``max_len`` characters: free text (a description), escaped wherever it is shown.
+
+    Example:
+        >>> free_text()('two\nlines') is None, free_text(3)('four')
+        (True, 'must be a string of at most 3 characters')
+    """
+    return lambda v: None if isinstance(v, str) and len(v) <= max_len else \
+        f"must be a string of at most {max_len} characters"
+
+
 def boolean(v: Any) -> str | None:
     """A JSON ``true`` or ``false``.
 

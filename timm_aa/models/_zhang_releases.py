@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import TimmAAError
 from ..infra.env import read_env
+from ..infra.hub_names import org_problem
 
 ZHANG_BASE_URL = "https://antialiased-cnns.s3.us-east-2.amazonaws.com/weights_v0.1/"
 ZHANG_URL_ENV = "TIMM_AA_ZHANG_URL"
@@ -177,13 +178,19 @@ def parse_file_name(path: str) -> tuple[ZhangRelease, int, bool, str | None]:
 
 
 def hub_org() -> str:
-    """The Hub organisation of our converted weights (``TIMM_AA_HUB_ORG`` or ``timm-aa``).
+    """The Hub organisation of our converted weights (``TIMM_AA_HUB_ORG`` or ``timm-aa``); one out of form (it would
+    make every tag's repo id, and a path in the Hub cache) is a TimmAAError naming the variable, raised when Zhang's
+    weights are asked for (:func:`~timm_aa.models._zhang_sources.zhang_weights`), not when the models register.
 
     Example:
         >>> hub_org()
         'timm-aa'
     """
-    return (read_env(HUB_ORG_ENV) or DEFAULT_HUB_ORG).strip("/") or DEFAULT_HUB_ORG
+    org = read_env(HUB_ORG_ENV) or DEFAULT_HUB_ORG
+    wrong = org_problem(org)
+    if wrong:
+        raise TimmAAError(f"{HUB_ORG_ENV}={org!r} {wrong}: set it to the organisation of the weights, or unset it")
+    return org
 
 
 def zhang_pretrained_cfgs(family: str, base_cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -199,8 +206,16 @@ def zhang_pretrained_cfgs(family: str, base_cfg: dict[str, Any]) -> dict[str, di
         for file in release.files:
             how = "fine-tuned from the torchvision baseline" if file.finetuned else "trained from scratch"
             cfgs[f"{file.model}.{file.tag}"] = dict(
-                base_cfg, hf_hub_id=f"{hub_org()}/{file.model}.{file.tag}", license=WEIGHTS_LICENSE,
+                base_cfg, hf_hub_id=_tag_repo(file), license=WEIGHTS_LICENSE,
                 origin_url=ORIGIN_URL, description=f"Zhang's ImageNet-1k {release.arch} with a filter of size "
                                                    f"{file.filt_size}, {how} ({file.name}); converted.",
             )
     return cfgs
+
+
+def _tag_repo(file: ZhangFile) -> str | None:
+    """The Hub repo id of a tag, None while ``TIMM_AA_HUB_ORG`` is out of form (importing timm_aa still works)."""
+    try:
+        return f"{hub_org()}/{file.model}.{file.tag}"
+    except TimmAAError:
+        return None

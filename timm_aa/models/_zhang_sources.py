@@ -26,7 +26,7 @@ from ..infra.fs import atomic_path
 from ..infra.hub_access import DownloadFailed, hub_download, is_offline
 from ..infra.layout import WEIGHTS
 from ._zhang_keys import convert_zhang_state_dict
-from ._zhang_releases import ZhangFile
+from ._zhang_releases import ZhangFile, hub_org
 
 ZHANG_DIR_ENV = "TIMM_AA_ZHANG_DIR"
 DOWNLOAD_TIMEOUT_S = 10.0
@@ -208,6 +208,7 @@ resnet50_lpf4_finetune-cad66808.pth). Tried, in order:
         Fix: put his file resnet50_lpf4_finetune-cad66808.pth into ... or convert a copy under any name with \
 timm_aa.from_zhang(path, 'resnet50', filt_size=4).
     """
+    hub_org()  # TIMM_AA_HUB_ORG out of form: one line, before any search
     search = _Search(file, cache_dir)
     path = search.cached() or search.hub(hub_id) or search.local() or search.url(progress)
     if path is None:

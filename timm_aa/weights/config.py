@@ -14,8 +14,9 @@ import timm
 from ..errors import TimmAAError
 from ..infra.bounds import BOUNDS, MAX_CLASSES, MAX_SIDE
 from ..infra.fs import read_json
+from ..infra.hub_names import http_url, license_id, name_form
 from ..infra.layout import CONFIG, EXPORT, TRAINER_STATE
-from ..infra.rules import boolean, check_fields, integer, items, mapping, number, optional, text
+from ..infra.rules import boolean, check_fields, free_text, integer, items, mapping, number, optional, text
 
 _FIX = "re-export the model, or correct the file"
 GLOBAL_POOLS = ("", "avg", "max", "avgmax", "catavgmax", "fast", "fastavg", "fastmax", "fastavgmax", "fastcatavgmax",
@@ -82,7 +83,8 @@ CONFIG_RULES = {
     "pretrained_cfg.interpolation": optional(text(("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos"))),
     "pretrained_cfg.mean": optional(items(number(-1e3, 1e3))),
     "pretrained_cfg.std": optional(items(number(0, 1e3, low_open=True))),
-    **{f"pretrained_cfg.{k}": optional(text()) for k in ("tag", "description", "origin_url", "license")},
+    "pretrained_cfg.tag": optional(name_form), "pretrained_cfg.description": optional(free_text()),
+    "pretrained_cfg.origin_url": optional(http_url), "pretrained_cfg.license": optional(license_id),
     "model_args": optional(mapping),
 }
 
