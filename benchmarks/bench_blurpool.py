@@ -1,4 +1,5 @@
-"""BlurPool speed: ours against antialiased_cnns.BlurPool, timm BlurPool2d and kornia BlurPool2D, and the floor.
+"""BlurPool speed: ours against our own reference path, antialiased_cnns.BlurPool, timm BlurPool2d and kornia
+BlurPool2D, and the floor.
 
     python benchmarks/bench_blurpool.py [--device cuda] [--batch 64] [--reps 10] [--filters 3 4 5] [--quick]
                                         [--dtypes float32 bfloat16] [--compile]
@@ -7,7 +8,10 @@ In one process, with interleaved repetitions (medians), on ResNet-50's BlurPool 
 channels_last, forward and forward+backward; plus the stem's MaxBlurPool (max-pool 2x2 at stride 1, then
 blur: Zhang's and timm's as MaxPool2d + their BlurPool, kornia's MaxBlurPool2D). Outputs are checked against
 Zhang's first (max abs diff <= 1e-6 times the largest output magnitude in float32). timm and kornia compute
-the same thing only for odd filters (kornia: with zero padding); they are timing anchors regardless.
+the same thing only for odd filters (kornia: with zero padding); they are timing anchors regardless. "ours" is the
+fast backend of the device, forced (Triton on CUDA, the C kernel on CPU), "reference" our pad + depthwise conv:
+the CUDA default until this table shows Triton faster for a (dtype, format) class at every shape, which the last
+lines list ("would default to Triton").
 
 "floor" is the memory traffic the pass cannot avoid (forward: read the input, write the output; with backward
 also read the output gradient and write the input gradient, and for MaxBlurPool read the input again to
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 
 import timm.layers
 import torch
@@ -32,6 +37,23 @@ SHAPES = [(64, 111, 111), (128, 56, 56), (256, 56, 56), (256, 28, 28), (512, 28,
           (1024, 14, 14)]
 STEM = (64, 112, 112)  # MaxBlurPool input of resnet50_aa's stem
 ANCHORS = ("zhang", "timm", "kornia")
+BACKEND_ENV = "TIMM_AA_BACKEND"
+
+
+class Forced(nn.Module):
+    """``module`` run on one backend of ours (``TIMM_AA_BACKEND`` set around each call)."""
+
+    def __init__(self, module: nn.Module, backend: str) -> None:
+        super().__init__()
+        self.module, self.backend = module, backend
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        before = os.environ.get(BACKEND_ENV)
+        os.environ[BACKEND_ENV] = self.backend
+        try:
+            return self.module(x)
+        finally:
+            os.environ.pop(BACKEND_ENV) if before is None else os.environ.__setitem__(BACKEND_ENV, before)
 
 
 def _optional(name: str):
@@ -44,10 +66,12 @@ def _optional(name: str):
 ZHANG, KORNIA = _optional("antialiased_cnns"), _optional("kornia")
 
 
-def layers(channels: int, filt: int, op: str, compile_: bool) -> dict[str, nn.Module]:
+def layers(channels: int, filt: int, op: str, compile_: bool, device: str) -> dict[str, nn.Module]:
+    fast = "triton" if device == "cuda" else "native"
     if op == "maxblur":  # Zhang's stem: max-pool 2x2 at stride 1, then blur and subsample
         mods = {
-            "ours": MaxBlurPool2d(2, 2, filt_size=filt),
+            "ours": Forced(MaxBlurPool2d(2, 2, filt_size=filt), fast),
+            "reference": Forced(MaxBlurPool2d(2, 2, filt_size=filt), "reference"),
             "zhang": nn.Sequential(nn.MaxPool2d(2, 1), ZHANG.BlurPool(channels, filt_size=filt, stride=2))
             if ZHANG else None,
             "timm": nn.Sequential(nn.MaxPool2d(2, 1), timm.layers.BlurPool2d(channels, filt_size=filt, stride=2)),
@@ -55,7 +79,8 @@ def layers(channels: int, filt: int, op: str, compile_: bool) -> dict[str, nn.Mo
         }
     else:
         mods = {
-            "ours": BlurPool2d(channels, filt, 2),
+            "ours": Forced(BlurPool2d(channels, filt, 2), fast),
+            "reference": Forced(BlurPool2d(channels, filt, 2), "reference"),
             "zhang": ZHANG.BlurPool(channels, filt_size=filt, stride=2) if ZHANG else None,
             "timm": timm.layers.BlurPool2d(channels, filt_size=filt, stride=2),
             "kornia": KORNIA.filters.BlurPool2D(kernel_size=filt, stride=2) if KORNIA else None,
@@ -77,7 +102,7 @@ def run(shape, filt, fmt, mode, batch, reps, device, dtype, op, compile_) -> tup
     x = torch.randn(batch, c, h, w, device=device, dtype=dtype)
     if fmt == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
-    mods = {k: m.to(device=device, dtype=dtype) for k, m in layers(c, filt, op, compile_).items()}
+    mods = {k: m.to(device=device, dtype=dtype) for k, m in layers(c, filt, op, compile_, device).items()}
     with torch.no_grad():
         y = mods["ours"](x)
         if "zhang" in mods:
@@ -91,14 +116,23 @@ def run(shape, filt, fmt, mode, batch, reps, device, dtype, op, compile_) -> tup
 
 
 def summary(rows: list[list[str]]) -> list[str]:
-    """Per device, pass and format: the smallest filter-4 speed-up over the ResNet-50 shapes."""
+    """Per device, pass and format: the smallest filter-4 speed-up over the ResNet-50 shapes; then the CUDA
+    (dtype, format) classes where ours (Triton) beat our reference at every shape, filter and pass."""
     worst: dict[tuple[str, str, str], float] = {}
+    slower: dict[tuple[str, str], bool] = {}
     for row in rows:
         if row[3] == "4" and row[4] == "blur" and row[-2] != "n/a":
             key = (row[0], row[1], row[2])
             worst[key] = min(worst.get(key, float("inf")), float(row[-2].rstrip("x")))
-    return [f"BlurPool filter 4, {d}, {p}, {f}: at least {v:.2f}x faster than the fastest of {'/'.join(ANCHORS)}"
-            for (d, p, f), v in worst.items()]
+        if row[0].startswith("cuda"):
+            key = (row[0].split()[1], "channels_last" if row[2] == "channels_last" else "contiguous")
+            slower[key] = slower.get(key, False) or float(row[7]) >= float(row[8])
+    lines = [f"BlurPool filter 4, {d}, {p}, {f}: at least {v:.2f}x faster than the fastest of {'/'.join(ANCHORS)}"
+             for (d, p, f), v in worst.items()]
+    faster = sorted(k for k, s in slower.items() if not s)
+    lines.append(f"would default to Triton (TRITON_DEFAULT): {faster}" if slower else
+                 "would default to Triton: nothing measured on CUDA")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -131,14 +165,14 @@ def main(argv: list[str] | None = None) -> None:
                         t, nbytes = run(shape, filt, fmt, mode, batch, a.reps, device, dtype, op, a.compile)
                         anchors = [t[k] for k in ANCHORS if k in t]
                         floor = nbytes / bandwidth
-                        cells = [f"{t[k] * 1e3:.3f}" if k in t else "n/a" for k in ("ours", *ANCHORS)]
+                        cells = [f"{t[k] * 1e3:.3f}" if k in t else "n/a" for k in ("ours", "reference", *ANCHORS)]
                         rows.append([f"{device} {str(dtype)[6:]}", mode, fmt, str(filt), op, "x".join(map(str, shape)),
                                      f"{nbytes / 1e6:.0f}", *cells, f"{floor * 1e3:.3f}",
                                      f"{min(anchors) / t['ours']:.2f}x", f"{t['ours'] / floor:.2f}"])
                         print(" | ".join(rows[-1]), flush=True)
     print()
-    print(table(["device", "pass", "format", "filter", "op", "C x H x W", "MB moved", "ours ms", "zhang ms",
-                 "timm ms", "kornia ms", "floor ms", "speed-up vs fastest anchor", "ours / floor"], rows))
+    print(table(["device", "pass", "format", "filter", "op", "C x H x W", "MB moved", "ours ms", "reference ms",
+                 "zhang ms", "timm ms", "kornia ms", "floor ms", "speed-up vs fastest anchor", "ours / floor"], rows))
     print()
     print("\n".join(summary(rows)))
 

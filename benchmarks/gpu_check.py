@@ -71,14 +71,18 @@ def benchmarks() -> None:
     start = _section("layers: bench_blurpool.py --device cuda --batch 64")
     bench_blurpool.main(["--device", "cuda", "--batch", "64", "--reps", "10"])
     print(f"({time.perf_counter() - start:.0f} s)")
-    start = _section("resnet50, bf16 autocast, channels_last: inference b256, train step b128, torch.compile")
-    bench_models.main(["--models", "resnet50", "--batch", "256", "--train-batch", "128", "--amp", "bf16",
-                       "--formats", "channels_last", "--compile", "--reps", "10"])
-    print(f"({time.perf_counter() - start:.0f} s)")
-    start = _section("resnet50, bf16 autocast, NCHW")
-    bench_models.main(["--models", "resnet50", "--batch", "256", "--train-batch", "128", "--amp", "bf16",
-                       "--formats", "NCHW", "--reps", "10"])
-    print(f"({time.perf_counter() - start:.0f} s)")
+    for backend in ("reference", "triton"):  # the CUDA default, then the kernels it would switch to
+        os.environ["TIMM_AA_BACKEND"] = backend
+        start = _section(f"resnet50, bf16 autocast, channels_last: inference b256, train step b128, torch.compile; "
+                         f"ours on the {backend} backend")
+        bench_models.main(["--models", "resnet50", "--batch", "256", "--train-batch", "128", "--amp", "bf16",
+                           "--formats", "channels_last", "--compile", "--reps", "10"])
+        print(f"({time.perf_counter() - start:.0f} s)")
+        start = _section(f"resnet50, bf16 autocast, NCHW; ours on the {backend} backend")
+        bench_models.main(["--models", "resnet50", "--batch", "256", "--train-batch", "128", "--amp", "bf16",
+                           "--formats", "NCHW", "--reps", "10"])
+        print(f"({time.perf_counter() - start:.0f} s)")
+    os.environ.pop("TIMM_AA_BACKEND")
 
 
 def training() -> None:

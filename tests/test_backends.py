@@ -208,8 +208,31 @@ def test_the_default_choice(monkeypatch):
     assert choose(torch.zeros(1, 1, 2, 2, dtype=torch.bfloat16)) == "reference"
     assert choose(torch.zeros(1, 1, 2, 2)) == ("native" if native.kernel() is not None else "reference")
     assert choose(torch.zeros(1, 1, 2, 2, dtype=torch.float16)) == "reference"
-    if CUDA:
-        assert choose(torch.zeros(1, 1, 2, 2, device="cuda")) == ("triton" if HAS_TRITON else "reference")
+    if CUDA:  # no GPU table has shown Triton faster yet (docs/speed.md): the reference
+        assert choose(torch.zeros(1, 1, 2, 2, device="cuda")) == "reference"
+
+
+def test_cuda_runs_triton_only_for_measured_classes_and_never_on_a_gpu_it_cannot_compile_for(monkeypatch):
+    """Issue 28: CUDA tensors ran the never-measured Triton kernels by default, and on a P100 or GTX 10xx (CUDA
+    capability 6.x) Triton's compiler raises in the first forward pass. The classes a measured table shows faster
+    (TRITON_DEFAULT) run Triton; a GPU below capability 7.0 never does, even forced (one line)."""
+    from types import SimpleNamespace
+
+    from timm_aa.layers._backends import choice
+
+    monkeypatch.delenv("TIMM_AA_BACKEND", raising=False)
+    tensor = SimpleNamespace(device=torch.device("cuda", 0), dtype=torch.bfloat16)  # stands for a CUDA tensor
+    monkeypatch.setattr(choice, "HAS_TRITON", True)
+    monkeypatch.setattr(choice, "triton_class", lambda x: ("bfloat16", "channels_last"))
+    monkeypatch.setattr(choice.torch.cuda, "get_device_capability", lambda device: (9, 0))  # an H100
+    assert choice.TRITON_DEFAULT == frozenset() and choice.choose(tensor) == "reference"
+    monkeypatch.setattr(choice, "TRITON_DEFAULT", frozenset({("bfloat16", "channels_last")}))
+    assert choice.choose(tensor) == "triton"
+    monkeypatch.setattr(choice.torch.cuda, "get_device_capability", lambda device: (6, 0))  # a P100
+    assert choice.choose(tensor) == "reference"
+    monkeypatch.setenv("TIMM_AA_BACKEND", "triton")
+    with pytest.raises(TimmAAError, match="capability 7.0 or newer"):
+        choice.choose(tensor)
 
 
 def test_a_forced_backend_that_cannot_run_the_tensor_says_so(monkeypatch):

@@ -266,7 +266,7 @@ def test_a_marker_whose_files_changed_is_not_trusted(tmp_path):
 
 def test_a_refused_or_failed_first_claim_leaves_no_folder(tmp_path):
     with pytest.raises(TimmAAError, match="cannot be resumed"):
-        claim(str(tmp_path / "new"), "train", run="0" * 32)
+        claim(str(tmp_path / "new"), "train", resume=True)
     assert not (tmp_path / "new").exists()
     with pytest.raises(RuntimeError), claim(str(tmp_path / "new"), "evaluate"):
         raise RuntimeError("the work failed before writing anything")

@@ -266,6 +266,10 @@ class Owner:
         self._save()
         return final
 
+    def check_writes(self, names: tuple[str, ...]) -> None:
+        """Refuse, before the work, names the tool will write that hold a file of someone else's, or are links."""
+        _check_writes(self.folder, self.marker.tool, names, self.marker.files)
+
     def check_removable(self, names: list[str], why: str) -> None:
         """Refuse, before anything goes, to remove ``names`` when one of their files is reached through a link."""
         for key in self._listed(names):
@@ -341,10 +345,11 @@ def _refuse_nested(folder: str, argument: str, inside: Owner | None) -> None:
         current = parent
 
 
-def claim(folder: str, tool: str, *, overwrite: bool = False, run: str | None = None, writes: tuple[str, ...] = (),
+def claim(folder: str, tool: str, *, overwrite: bool = False, resume: bool = False, writes: tuple[str, ...] = (),
           argument: str = "output", inside: Owner | None = None) -> Owner:
     """Hold ``folder`` for ``tool`` under the rule of the module docstring, or raise TimmAAError saying why not
-    (naming ``argument`` and the fix). ``run``: continue that run (a resume); the folder's marker must name it.
+    (naming ``argument`` and the fix). ``resume``: continue the run the folder's trusted marker names (the one place
+    that decides whether a folder may be resumed, under the lock); its id is ``owner.run``.
     ``writes``: the files and folders the tool will write there, refused up front where one holds a file timm-aa
     did not write, or is a link. ``inside``: the claim of the folder this one lies in (the demo's training runs).
 
@@ -380,7 +385,7 @@ choose a new folder, or overwrite=True to replace them
         fd = lock_folder(folder)
         for sub in (folder, *(os.path.join(folder, n) for n in LINKABLE)):
             remove_stale_temps(sub)
-        owner = _decide(folder, tool, overwrite, run, argument, fd, writes)
+        owner = _decide(folder, tool, overwrite, resume, argument, fd, writes)
         owner.created = created
         return owner
     except BaseException:  # refused: leave the folder as it was (a waiter on the lock file re-checks it)
@@ -425,7 +430,7 @@ def _check_writes(folder: str, tool: str, writes: tuple[str, ...], listed: dict[
             raise TimmAAError(f"{path!r} {what}, where {tool} writes: move it away, then run again")
 
 
-def _decide(folder: str, tool: str, overwrite: bool, run: str | None, argument: str, fd: int,
+def _decide(folder: str, tool: str, overwrite: bool, resume: bool, argument: str, fd: int,
             writes: tuple[str, ...]) -> Owner:
     for other in TOOL_FILES:
         path = os.path.join(folder, marker_name(other))
@@ -437,10 +442,9 @@ def _decide(folder: str, tool: str, overwrite: bool, run: str | None, argument: 
                               f"(overwrite replaces only an earlier {tool} run)")
     entries = _entries(folder)
     marker, why = read_marker(folder, tool)
-    if run is not None and (marker is None or marker.run != run):  # a resume: the marker must name that run
-        reason = why or (f"it belongs to another run ({marker.run[:8]})" if marker else "it has no timm-aa marker")
-        raise TimmAAError(f"{argument}={folder!r} cannot be resumed: {reason}")
-    continued = run is not None or (marker is not None and tool in COLLECTIONS)
+    if resume and marker is None:
+        raise TimmAAError(f"{argument}={folder!r} cannot be resumed: {why or 'it has no timm-aa marker'}")
+    continued = resume or (marker is not None and tool in COLLECTIONS)
     if entries and not overwrite and not continued and marker is not None:
         raise TimmAAError(f"{argument}={folder!r} holds an earlier run's results (timm-aa's {tool} wrote them): "
                           "choose a new folder, or overwrite=True to replace them")

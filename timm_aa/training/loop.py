@@ -225,7 +225,7 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None, inside: Owner | No
     """
     if splits is None and not cfg.data:
         raise TimmAAError("no data given: name a dataset (data=...), or run the demo (timm_aa.training.demo)")
-    run_id, resume_path = plan_output(cfg)
+    plan = plan_output(cfg)
     splits = splits or open_splits(cfg.data, cfg.train_split, cfg.val_split)
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
                               log_with=default_trackers() or None, project_dir=cfg.output,
@@ -235,8 +235,7 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None, inside: Owner | No
         raise RuntimeError(f"launched {world} processes but accelerate sees {accelerator.num_processes}: "
                            "was a PartialState created before the Accelerator?")
     set_seed(cfg.seed)
-    first_epoch = ckpt.read_state(resume_path)["epoch"] + 1 if resume_path else 0
-    owner, run_id, started_new = claim_run(accelerator, cfg, run_id, first_epoch, inside)
+    owner, run_id, started_new, resume_path = claim_run(accelerator, cfg, plan, inside)
     with owner or contextlib.nullcontext():  # a failure before anything is written leaves no folder behind
         run = _prepare(cfg, splits, accelerator)
         saved = _resume(run, resume_path, owner, continuing=not started_new) if resume_path else {}
