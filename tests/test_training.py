@@ -164,9 +164,10 @@ def test_bad_data(digits_folder, tmp_path):
                                        tmp_path)
     broken = tmp_path / "broken"
     for split in ("train", "val"):
-        (broken / split / "x").mkdir(parents=True)
-        for name in sorted(os.listdir(digits_folder / split / "0"))[:9]:
-            (broken / split / "x" / name).write_bytes((digits_folder / split / "0" / name).read_bytes())
+        for cls, digit in (("x", "0"), ("y", "1")):  # two classes: one is refused before the images are read
+            (broken / split / cls).mkdir(parents=True)
+            for name in sorted(os.listdir(digits_folder / split / digit))[:9]:
+                (broken / split / cls / name).write_bytes((digits_folder / split / digit / name).read_bytes())
     (broken / "train" / "x" / "bad.png").write_bytes(b"not a png")
     err = _bad(["--data", str(broken), "--output", str(tmp_path / "o2")], tmp_path)
     assert "unreadable image" in err and "bad.png" in err

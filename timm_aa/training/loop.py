@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..errors import TimmAAError
+from ..infra.finite import check_finite_weights
 from ..infra.input_check import check_input_size
 from ..infra.layout import EXPORT
 from ..infra.ownership import Owner
@@ -33,7 +34,16 @@ from ..loading import create_model_from_spec
 from ..weights.export import write_export
 from . import checkpoints as ckpt
 from .config import TrainConfig
-from .data import DataSplits, TransformedImages, check_readable, open_splits, train_transform, val_transform
+from .data import (
+    DataSplits,
+    TransformedImages,
+    check_readable,
+    check_trainable,
+    open_splits,
+    train_transform,
+    val_transform,
+)
+from .divergence import DivergenceGuard
 from .evaluation import evaluate_model
 from .init import init_from
 from .run_folder import claim_run, plan_output
@@ -96,6 +106,7 @@ class _Run:
     epoch: int = -1  # the last epoch done; epoch and global_step are saved in each checkpoint's JSON state
     global_step: int = 0
     gumbel: GumbelSchedule = field(default_factory=GumbelSchedule)
+    guard: DivergenceGuard | None = None  # stops every process when the loss or the weights stop being finite
 
 
 def _prepare(cfg: TrainConfig, splits: DataSplits, accelerator: Accelerator) -> _Run:
@@ -138,7 +149,8 @@ def _prepare(cfg: TrainConfig, splits: DataSplits, accelerator: Accelerator) -> 
                           "step or poly") from None
     ema = ModelEmaV3(accelerator.unwrap_model(model), decay=cfg.ema_decay) if cfg.ema else None
     return _Run(cfg, accelerator, model, optimizer, scheduler, train_loader, val_loader, len(val_set), data_cfg,
-                batches, ema, gumbel=GumbelSchedule(cfg.gumbel_tau0, cfg.gumbel_decay, cfg.gumbel_min))
+                batches, ema, gumbel=GumbelSchedule(cfg.gumbel_tau0, cfg.gumbel_decay, cfg.gumbel_min),
+                guard=DivergenceGuard(accelerator, cfg, optimizer))
 
 
 def _resume(run: _Run, path: str, owner: Owner | None, continuing: bool) -> dict[str, Any]:
@@ -147,6 +159,10 @@ def _resume(run: _Run, path: str, owner: Owner | None, continuing: bool) -> dict
     run.epoch, run.global_step = saved["epoch"], saved["global_step"]
     run.scheduler.load_state_dict(saved["scheduler"])
     run.gumbel.load_state_dict(saved["gumbel"])
+    # every process loaded the same weights, so all refuse them together: no collective needed
+    check_finite_weights(run.accelerator.unwrap_model(run.model).state_dict(), f"checkpoint {path!r}")
+    if run.ema is not None:
+        check_finite_weights(run.ema.module.state_dict(), f"checkpoint {path!r} (its EMA)")
     if owner is not None:
         if continuing:
             write_metrics(owner, read_metrics(owner.folder)[: saved.get("metrics_lines", 0)])
@@ -160,6 +176,7 @@ def _epoch(run: _Run, epoch: int, owner: Owner | None, run_id: str) -> dict[str,
     cfg, accelerator = run.cfg, run.accelerator
     run.gumbel.apply(run.model, epoch)
     _train_epoch(run, epoch)
+    _check_finite(run, epoch)  # before anything of this epoch is measured or saved
     run.scheduler.step(epoch + 1)
     metrics = {"epoch": epoch, "lr": run.optimizer.param_groups[0]["lr"], "gumbel_tau": run.gumbel.tau}
     for prefix, net in [("val", run.model)] + ([("val_ema", run.ema.module)] if run.ema else []):
@@ -211,6 +228,7 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
         raise TimmAAError("no data given: name a dataset (data=...), or run the demo (timm_aa.training.demo)")
     run_id, resume_path = plan_output(cfg)
     splits = splits or open_splits(cfg.data, cfg.train_split, cfg.val_split)
+    check_trainable(splits)
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
                               log_with=default_trackers() or None, project_dir=cfg.output,
                               dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
@@ -233,6 +251,11 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
     return {"history": history, "export": export, "final": final, "run": run_id}
 
 
+def _check_finite(run: _Run, epoch: int) -> None:
+    run.guard.before_save(run.accelerator.unwrap_model(run.model), run.ema.module if run.ema else None, epoch,
+                          run.global_step)
+
+
 def _train_epoch(run: _Run, epoch: int) -> None:
     model, accelerator, loader = run.model, run.accelerator, run.train_loader
     model.train()
@@ -244,11 +267,13 @@ def _train_epoch(run: _Run, epoch: int) -> None:
             break
         with accelerator.accumulate(model):
             loss = F.cross_entropy(model(x), y)
+            run.guard.loss(loss)
             accelerator.backward(loss)
             run.optimizer.step()
             run.optimizer.zero_grad()
         if accelerator.sync_gradients:
             run.global_step += 1
+            run.guard.after_update(model, epoch, run.global_step)
             run.scheduler.step_update(num_updates=run.global_step)
             if run.ema is not None:
                 run.ema.update(accelerator.unwrap_model(model), step=run.global_step)
