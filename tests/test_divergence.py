@@ -63,12 +63,22 @@ def _poison(after_calls: int, what: str):
     (dict(weight_decay=float("nan")), "weight_decay"),
     (dict(model="resnet18_lps", gumbel_tau0=0.0, gumbel_min=0.0), "tau"),
 ])
-def test_the_reported_non_finite_settings_never_train_or_export(digits_folder, tmp_path, one_thread, settings, cause):
+@pytest.mark.parametrize("route", ["config", "past the config's checks"])
+def test_the_reported_non_finite_settings_never_train_or_export(digits_folder, tmp_path, one_thread, settings, cause,
+                                                                route):
     """The reported case (`--lr inf`, `--weight-decay nan`, LPS `--gumbel-tau0 0 --gumbel-min 0`: exit 0, 102 of 122
-    exported tensors non-finite) through the library: refused up front or stopped by the loop, nothing saved."""
+    exported tensors non-finite) through the library: refused up front, or stopped by the loop when the values get
+    past the config's checks (set on it afterwards); nothing saved either way."""
     out = tmp_path / "run"
     with pytest.raises(TimmAAError) as err:
-        train(TrainConfig(**{**TINY, "data": str(digits_folder), "output": str(out), **settings}))
+        if route == "config":
+            cfg = TrainConfig(**{**TINY, "data": str(digits_folder), "output": str(out), **settings})
+        else:
+            cfg = TrainConfig(**{**TINY, "data": str(digits_folder), "output": str(out), "model": settings.get(
+                "model", TINY["model"])})
+            for name, value in settings.items():
+                setattr(cfg, name, value)
+        train(cfg)
     assert "\n" not in str(err.value) and cause in str(err.value), err.value
     assert _saved(out) == []
 
@@ -129,6 +139,27 @@ def test_the_script_says_it_in_one_line_in_flag_terms(digits_folder, tmp_path, c
     assert "error: training diverged at epoch 0, step 2: the loss is NaN or infinite; likely cause: too high a " \
            "learning rate (--lr 0.001, " in err and "--weight-decay 0.05; --opt adamw)" in err, err
     assert _saved(tmp_path / "run") == []
+
+
+@pytest.mark.parametrize("settings, tau, cause", [
+    (dict(lr=float("inf")), None, "lr=inf is not a finite number"),
+    (dict(weight_decay=float("nan")), None, "weight_decay=nan is not a finite number"),
+    (dict(gumbel_tau0=1e-6, gumbel_min=0.0), 1e-6, "the LPS temperature 1e-06 is too close to 0"),
+    (dict(mixed_precision="fp16"), None, "float16 overflows above 65504: use mixed_precision=bf16"),
+    (dict(lr=1.0, weight_decay=5.0), None, "too much weight decay (lr x weight_decay = 5"),
+    (dict(lr=3.0), None, "too high a learning rate (lr=3.0, 1.5 at this step)"),
+])
+def test_the_likely_cause_is_named_with_the_values_in_use(settings, tau, cause):
+    from timm_aa.training.divergence import likely_cause
+
+    cfg = TrainConfig()
+    for name, value in settings.items():  # set after validation: the loop's last guard sees what a bounds check missed
+        setattr(cfg, name, value)
+    text = likely_cause(cfg, lr=1.5, tau=tau)
+    assert text.startswith(cause), text
+    assert "(values in use: lr=" in text and "at this step; weight_decay=" in text
+    assert ("LPS temperature" in text) == (tau is not None)
+    assert ("mixed_precision=fp16" in text) == (settings.get("mixed_precision") == "fp16")
 
 
 RANKS = """
