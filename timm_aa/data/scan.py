@@ -66,6 +66,14 @@ def _key(st: os.stat_result) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+def _identify(entry: os.DirEntry) -> os.stat_result | None:
+    """What ``entry`` names, links followed (``stat``, never ``open``: a FIFO does not block here), or ``None`` for a
+    file that is not named as an image (not looked at); ``OSError`` when a link leads nowhere."""
+    if entry.is_symlink() or entry.is_dir(follow_symlinks=False) or is_image_name(entry.name):
+        return os.stat(entry.path)  # (device, inode) from stat: a folder listing's inode can differ (overlayfs)
+    return None
+
+
 def _walk(top: str, scan: Scan, seen_folders: set[tuple[int, int]], recursive: bool) -> list[Found]:
     """The image files under ``top`` (sorted by folder, then name); folders in ``seen_folders`` are not entered."""
     found: list[tuple[str, str, Found]] = []
@@ -80,10 +88,12 @@ def _walk(top: str, scan: Scan, seen_folders: set[tuple[int, int]], recursive: b
         for entry in entries:
             via_link = linked or entry.is_symlink()
             try:
-                st = os.stat(entry.path)  # follows links, never opens: a FIFO does not block here
+                st = _identify(entry)
             except OSError:  # a dangling link, a link loop (ELOOP), a name we may not look at
                 if is_image_name(entry.name) or entry.is_symlink():
                     scan.skip(BROKEN_LINK, entry.path)
+                continue
+            if st is None:
                 continue
             if stat.S_ISDIR(st.st_mode):
                 if not recursive:

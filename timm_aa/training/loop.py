@@ -214,6 +214,9 @@ def _export(run: _Run, owner: Owner | None, splits: DataSplits, final: dict[str,
 def train(cfg: TrainConfig, splits: DataSplits | None = None) -> dict[str, Any]:
     """Train (or fine-tune) ``cfg.model`` on ``cfg.data``; checkpoint every epoch; export at the end.
 
+    A step whose loss, or an epoch whose weights, stop being finite ends the run in every process with a TimmAAError
+    naming the likely cause (:mod:`.divergence`); nothing of that state is checkpointed or exported.
+
     ``splits`` replaces ``cfg.data`` with sources built in code (the demo does this). Progress is logged
     (logger ``timm_aa.training.loop``). Returns ``{'history': [per-epoch metrics], 'export': folder,
     'final': last metrics, 'run': the run id}``.
