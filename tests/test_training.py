@@ -164,9 +164,10 @@ def test_bad_data(digits_folder, tmp_path):
                                        tmp_path)
     broken = tmp_path / "broken"
     for split in ("train", "val"):
-        (broken / split / "x").mkdir(parents=True)
-        for name in sorted(os.listdir(digits_folder / split / "0"))[:9]:
-            (broken / split / "x" / name).write_bytes((digits_folder / split / "0" / name).read_bytes())
+        for cls, digit in (("x", "0"), ("y", "1")):  # two classes: one is refused before the images are read
+            (broken / split / cls).mkdir(parents=True)
+            for name in sorted(os.listdir(digits_folder / split / digit))[:9]:
+                (broken / split / cls / name).write_bytes((digits_folder / split / digit / name).read_bytes())
     (broken / "train" / "x" / "bad.png").write_bytes(b"not a png")
     err = _bad(["--data", str(broken), "--output", str(tmp_path / "o2")], tmp_path)
     assert "unreadable image" in err and "bad.png" in err
@@ -176,7 +177,7 @@ def test_bad_model_and_resume(digits_folder, tmp_path):
     err = _bad(["--data", str(digits_folder), "--output", str(tmp_path / "o"), "--model", "resnet18_aaa"], tmp_path)
     assert "did you mean 'resnet18_aa'" in err
     err = _bad(["--data", str(digits_folder), "--output", str(tmp_path / "o"), "--resume", "latest"], tmp_path)
-    assert "no checkpoint in" in err
+    assert "cannot be resumed: it has no timm-aa marker" in err
     err = _bad(["--data", str(digits_folder), "--output", str(tmp_path / "o"), "--resume", str(tmp_path / "nope")],
                tmp_path)
     assert "no checkpoint folder" in err

@@ -17,6 +17,7 @@ from torch import nn
 from . import models as _registered  # noqa: F401  (registers the *_aa models)
 from .errors import TimmAAError, first_line
 from .infra.checkpoint import read_safetensors_header
+from .infra.finite import check_finite_weights
 from .infra.hub_access import hub_download
 from .infra.hub_names import parse_hub_spec
 from .infra.layout import CONFIG, WEIGHTS
@@ -76,6 +77,7 @@ def load_checkpoint_model(arch: str, path: str, **kwargs: Any) -> nn.Module:
     if saved_from == arch.split(".", 1)[0]:
         kwargs = {**recorded_model_args(path, meta), **kwargs}
     state = load_file(path)
+    check_finite_weights(state, path)
     num_classes = _classifier_outputs(arch.split(".", 1)[0], state)
     if num_classes is not None:
         kwargs.setdefault("num_classes", num_classes)
@@ -149,14 +151,14 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
         folder = spec[len("local-dir:"):]
         if not os.path.isdir(folder):
             raise TimmAAError(f"no model folder at {folder!r}")
-        return _export_model(folder, spec, **kwargs)
+        return _finite(_export_model(folder, spec, **kwargs), os.path.join(folder, WEIGHTS))
     if spec.startswith(("hf-hub:", "hf_hub:")):
         repo_id, revision = parse_hub_spec(spec)
         folder = hub_download(repo_id, [CONFIG, WEIGHTS], revision=revision)
-        return _export_model(folder, spec, **kwargs)
+        return _finite(_export_model(folder, spec, **kwargs), f"{spec} ({WEIGHTS})")
     split = split_weights_spec(spec)
     if split is not None:
-        return load_checkpoint_model(*split, **kwargs)
+        return load_checkpoint_model(*split, **kwargs)  # the file's tensors checked there
     if spec.endswith(".safetensors"):
         arch = read_safetensors_header(spec).get("architecture")
         if not arch:
@@ -165,4 +167,11 @@ def create_model_from_spec(spec: str, pretrained: bool = False, **kwargs: Any) -
         return load_checkpoint_model(arch, spec, **kwargs)  # with the file's model_args
     check_model_name(spec)
     with timm_weights_access(spec) if pretrained else nullcontext():
-        return timm.create_model(spec, pretrained=pretrained, **kwargs)
+        model = timm.create_model(spec, pretrained=pretrained, **kwargs)
+    return _finite(model, f"the pretrained weights of {spec}") if pretrained else model
+
+
+def _finite(model: nn.Module, where: str) -> nn.Module:
+    """``model``, after one pass over its tensors: weights holding NaN or infinities are refused, naming ``where``."""
+    check_finite_weights(model.state_dict(), where)
+    return model

@@ -148,11 +148,13 @@ def _measure(entry, tally, images, labels, offsets, shifts, fractional, first_pa
     if not first_pass:
         return
     start = time.perf_counter()
-    center_pred = predict(center).argmax(1)
+    logits = predict(center)
+    center_pred = logits.argmax(1)
     if center.is_cuda:
         torch.cuda.synchronize()
     tally.seconds += time.perf_counter() - start
     tally.timed += center.shape[0]
+    check_logits(entry.name, logits, tally.timed)
     labeled = bool((labels >= 0).all())
     if labeled:
         tally.correct.append((center_pred == labels).cpu())
@@ -165,6 +167,26 @@ def _measure(entry, tally, images, labels, offsets, shifts, fractional, first_pa
     for protocol in WORST_CASE:
         if protocol in s.protocols:
             _worst_case(predict, tally.worst[protocol], protocol, x, center, labels if labeled else None, s)
+
+
+def check_logits(name: str, logits: torch.Tensor, seen: int) -> None:
+    """Refuse a model whose centre-crop logits (of a batch, ``seen`` images measured so far) are not finite, or have
+    fewer than two classes: its top-1 class would be constant, 100% consistent and meaningless.
+
+    Example:
+        >>> check_logits('net', torch.tensor([[0.0, 1.0], [float('nan'), 0.0]]), seen=10)
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: model 'net' gives NaN or infinite logits for 1 of the first 10 images: its \
+weights are broken (a diverged training run?); it cannot be measured
+    """
+    if logits.ndim != 2 or logits.shape[1] < 2:
+        raise TimmAAError(f"model {name!r} gives logits of shape {tuple(logits.shape)}: consistency needs a classifier "
+                          "of two classes or more (one class is always the same, so always consistent)")
+    bad = int((~torch.isfinite(logits)).any(1).sum())
+    if bad:
+        raise TimmAAError(f"model {name!r} gives NaN or infinite logits for {bad} of the first {seen} images: its "
+                          "weights are broken (a diverged training run?); it cannot be measured")
 
 
 def _worst_case(predict, worst: _Worst, protocol: str, x, center, labels, settings) -> None:

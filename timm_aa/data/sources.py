@@ -6,8 +6,10 @@ PIL image (raising ``OSError`` for an unreadable file), ``labels[i]`` is its cla
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +18,10 @@ import numpy as np
 from PIL import Image
 
 from ..errors import TimmAAError
+from .scan import IMG_EXTENSIONS, Scan, scan_images
 
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+log = logging.getLogger(__name__)
+
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16-bit grayscale PNG/TIFF/PGM, as PIL opens them
 
 
@@ -71,18 +75,22 @@ class ImageSource:
             raise OSError(f"{self.ids[index]}: {type(err).__name__}: {err}") from None
 
 
-def _is_image(name: str) -> bool:
-    return name.lower().endswith(IMG_EXTENSIONS) and not name.startswith(".")
-
-
 def _open_file(path: str) -> Image.Image:
-    with Image.open(path) as img:
-        img.load()
-        return img.copy()
+    """Decode a regular file; anything else (a FIFO put there after the folder was listed) is an ``OSError``, never
+    a wait: the file is opened without blocking and checked before it is read."""
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError("not a regular file")
+        with Image.open(f) as img:
+            img.load()
+            return img.copy()
 
 
 def open_image_folder(root: str) -> ImageSource:
     """An ImageFolder (``root/<class>/<image>``), or a flat folder of images (unlabelled).
+
+    Each image file is listed once (see :mod:`.scan`: links are followed, never in a loop; what is not a regular
+    file is skipped); what was skipped is logged in one line. A class folder left without an image is refused.
 
     Example:
         >>> open_image_folder('missing/dir')
@@ -93,19 +101,27 @@ def open_image_folder(root: str) -> ImageSource:
     if not os.path.isdir(root):
         raise TimmAAError(f"no data directory at {root!r}")
     classes = sorted(d.name for d in os.scandir(root) if d.is_dir() and not d.name.startswith("."))
-    paths, labels = [], []
-    for label, cls in enumerate(classes):
-        for dirpath, _, files in sorted(os.walk(os.path.join(root, cls), followlinks=True)):
-            for f in sorted(files):
-                if _is_image(f):
-                    paths.append(os.path.join(dirpath, f))
-                    labels.append(label)
+    scan = scan_images(root, classes)
+    paths = [f.path for cls in classes for f in scan.found[cls]]
+    labels = [label for label, cls in enumerate(classes) for _ in scan.found[cls]]
     if not paths:
-        flat = sorted(f.name for f in os.scandir(root) if f.is_file() and _is_image(f.name))
+        scan = scan_images(root, [""], recursive=False)
+        flat = [f.path for f in scan.found[""]]
         if not flat:
             raise TimmAAError(f"no images in {root!r} (looked for {', '.join(IMG_EXTENSIONS)} files)")
-        paths, labels, classes = [os.path.join(root, f) for f in flat], [-1] * len(flat), None
+        paths, labels, classes = flat, [-1] * len(flat), None
+    if scan.skipped:
+        log.warning("%s: %s", root, scan.summary())
+    empty = [os.path.join(root, cls) for cls in classes or [] if not scan.found[cls]]
+    if empty:
+        raise TimmAAError(f"class folder {empty[0]!r} holds no image of its own{_why_empty(scan, empty[0])}"
+                          f"{f' (and {len(empty) - 1} more)' if len(empty) > 1 else ''}: add images, or remove it")
     return ImageSource(root, paths, labels, classes, lambda i: _open_file(paths[i]))
+
+
+def _why_empty(scan: Scan, folder: str) -> str:
+    inside = sum(1 for paths in scan.skipped.values() for p in paths if p == folder or p.startswith(folder + os.sep))
+    return f" ({inside} path{'' if inside == 1 else 's'} in it skipped, see the log)" if inside else ""
 
 
 def is_hf_dataset_dir(path: str) -> bool:
@@ -133,6 +149,9 @@ def open_hf_dataset(name_or_path: str, split: str | None = None) -> ImageSource:
         ds = load(name_or_path)
     except (OSError, ConnectionError, ValueError) as err:  # not found, not cached and offline, not a dataset
         raise TimmAAError(f"cannot open the dataset {name_or_path!r} ({type(err).__name__}: {err})") from None
+    except IndexError:  # datasets (5.2 at least) cannot read back a split saved with no rows
+        raise TimmAAError(f"cannot open the dataset {name_or_path!r}: one of its splits is empty (datasets cannot read "
+                          "back a split saved with no rows); remove that split, or give it images") from None
     if isinstance(ds, datasets.DatasetDict):
         if split is None:
             split = "validation" if "validation" in ds else "test" if "test" in ds else next(iter(ds))

@@ -114,3 +114,23 @@ def check_readable(source: ImageSource, limit: int = 50_000) -> None:
             bad.append(source.ids[i])
     if bad:
         raise TimmAAError(f"{len(bad)} unreadable image(s): {', '.join(bad[:10])}")
+
+
+def check_trainable(splits: DataSplits) -> None:
+    """Raise TimmAAError when the training split has images of fewer than two classes: a classifier of one class is
+    right and shift-consistent on every image, so its top-1 and consistency would say 100 and mean nothing.
+
+    Example:
+        >>> from timm_aa.data import ImageSource
+        >>> one = ImageSource('one', ['a.png', 'b.png'], [0, 0], ['cat'], lambda i: None)
+        >>> check_trainable(DataSplits(one, one, ['cat']))
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: the training split 'one' has images of 1 class (cat): training needs at least two
+    """
+    present = sorted({label for label in splits.train.labels if label >= 0})
+    if len(present) < 2:
+        names = ", ".join(splits.classes[i] for i in present) or "none"
+        plural = "" if len(present) == 1 else "es"
+        raise TimmAAError(f"the training split {splits.train.name!r} has images of {len(present)} class{plural} "
+                          f"({names}): training needs at least two")

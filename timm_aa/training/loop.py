@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from ..data import eval_resize
 from ..errors import TimmAAError
 from ..infra.bounds import MAX_SIDE, check_memory, image_bytes
+from ..infra.finite import check_finite_weights
 from ..infra.input_check import check_input_size
 from ..infra.layout import EXPORT
 from ..infra.ownership import Owner
@@ -35,7 +36,16 @@ from ..loading import create_model_from_spec
 from ..weights.export import write_export
 from . import checkpoints as ckpt
 from .config import TrainConfig
-from .data import DataSplits, TransformedImages, check_readable, open_splits, train_transform, val_transform
+from .data import (
+    DataSplits,
+    TransformedImages,
+    check_readable,
+    check_trainable,
+    open_splits,
+    train_transform,
+    val_transform,
+)
+from .divergence import DivergenceGuard
 from .evaluation import evaluate_model
 from .init import init_from
 from .run_folder import claim_run, plan_output
@@ -98,6 +108,7 @@ class _Run:
     epoch: int = -1  # the last epoch done; epoch and global_step are saved in each checkpoint's JSON state
     global_step: int = 0
     gumbel: GumbelSchedule = field(default_factory=GumbelSchedule)
+    guard: DivergenceGuard | None = None  # stops every process when the loss or the weights stop being finite
 
 
 def _prepare(cfg: TrainConfig, splits: DataSplits, accelerator: Accelerator) -> _Run:
@@ -143,7 +154,8 @@ def _prepare(cfg: TrainConfig, splits: DataSplits, accelerator: Accelerator) -> 
                           "step or poly") from None
     ema = ModelEmaV3(accelerator.unwrap_model(model), decay=cfg.ema_decay) if cfg.ema else None
     return _Run(cfg, accelerator, model, optimizer, scheduler, train_loader, val_loader, len(val_set), data_cfg,
-                batches, ema, gumbel=GumbelSchedule(cfg.gumbel_tau0, cfg.gumbel_decay, cfg.gumbel_min))
+                batches, ema, gumbel=GumbelSchedule(cfg.gumbel_tau0, cfg.gumbel_decay, cfg.gumbel_min),
+                guard=DivergenceGuard(accelerator, cfg, optimizer))
 
 
 def _check_sizes(cfg: TrainConfig, crop: int, crop_pct: float) -> None:
@@ -162,6 +174,10 @@ def _resume(run: _Run, path: str, owner: Owner | None, continuing: bool) -> dict
     run.epoch, run.global_step = saved["epoch"], saved["global_step"]
     run.scheduler.load_state_dict(saved["scheduler"])
     run.gumbel.load_state_dict(saved["gumbel"])
+    # every process loaded the same weights, so all refuse them together: no collective needed
+    check_finite_weights(run.accelerator.unwrap_model(run.model).state_dict(), f"checkpoint {path!r}")
+    if run.ema is not None:
+        check_finite_weights(run.ema.module.state_dict(), f"checkpoint {path!r} (its EMA)")
     if owner is not None:
         if continuing:
             write_metrics(owner, read_metrics(owner.folder)[: saved.get("metrics_lines", 0)])
@@ -175,6 +191,7 @@ def _epoch(run: _Run, epoch: int, owner: Owner | None, run_id: str) -> dict[str,
     cfg, accelerator = run.cfg, run.accelerator
     run.gumbel.apply(run.model, epoch)
     _train_epoch(run, epoch)
+    _check_finite(run, epoch)  # before anything of this epoch is measured or saved
     run.scheduler.step(epoch + 1)
     metrics = {"epoch": epoch, "lr": run.optimizer.param_groups[0]["lr"], "gumbel_tau": run.gumbel.tau}
     for prefix, net in [("val", run.model)] + ([("val_ema", run.ema.module)] if run.ema else []):
@@ -185,7 +202,8 @@ def _epoch(run: _Run, epoch: int, owner: Owner | None, run_id: str) -> dict[str,
     accelerator.log(metrics, step=run.global_step)
     lines = 0
     if owner is not None:
-        records = read_metrics(owner.folder) + [{"step": run.global_step, **metrics}]
+        config = {"config": {k: str(v) for k, v in cfg.to_dict().items()}, "run": run_id}  # a new run's first line
+        records = (read_metrics(owner.folder) or [config]) + [{"step": run.global_step, **metrics}]
         write_metrics(owner, records)
         lines = len(records)
     state = {"epoch": run.epoch, "global_step": run.global_step, "run": run_id, "metrics": metrics,
@@ -212,6 +230,9 @@ def _export(run: _Run, owner: Owner | None, splits: DataSplits, final: dict[str,
 def train(cfg: TrainConfig, splits: DataSplits | None = None, inside: Owner | None = None) -> dict[str, Any]:
     """Train (or fine-tune) ``cfg.model`` on ``cfg.data``; checkpoint every epoch; export at the end.
 
+    A step whose loss, or an epoch whose weights, stop being finite ends the run in every process with a TimmAAError
+    naming the likely cause (:mod:`.divergence`); nothing of that state is checkpointed or exported.
+
     ``splits`` replaces ``cfg.data`` with sources built in code (the demo does this; ``inside`` is its claim of the
     folder that holds the run). Progress is logged
     (logger ``timm_aa.training.loop``). Returns ``{'history': [per-epoch metrics], 'export': folder,
@@ -227,6 +248,7 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None, inside: Owner | No
         raise TimmAAError("no data given: name a dataset (data=...), or run the demo (timm_aa.training.demo)")
     plan = plan_output(cfg)
     splits = splits or open_splits(cfg.data, cfg.train_split, cfg.val_split)
+    check_trainable(splits)
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
                               log_with=default_trackers() or None, project_dir=cfg.output,
                               dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
@@ -239,14 +261,17 @@ def train(cfg: TrainConfig, splits: DataSplits | None = None, inside: Owner | No
     with owner or contextlib.nullcontext():  # a failure before anything is written leaves no folder behind
         run = _prepare(cfg, splits, accelerator)
         saved = _resume(run, resume_path, owner, continuing=not started_new) if resume_path else {}
-        if owner is not None and started_new:
-            write_metrics(owner, [{"config": {k: str(v) for k, v in cfg.to_dict().items()}, "run": run_id}])
         accelerator.init_trackers(f"train-{run_id[:8]}", config={k: str(v) for k, v in cfg.to_dict().items()})
         history = [_epoch(run, epoch, owner, run_id) for epoch in range(run.epoch + 1, cfg.epochs)]
         final = history[-1] if history else saved.get("metrics", {})  # resumed after the last epoch
         export = _export(run, owner, splits, final)
         accelerator.end_training()
     return {"history": history, "export": export, "final": final, "run": run_id}
+
+
+def _check_finite(run: _Run, epoch: int) -> None:
+    run.guard.before_save(run.accelerator.unwrap_model(run.model), run.ema.module if run.ema else None, epoch,
+                          run.global_step)
 
 
 def _train_epoch(run: _Run, epoch: int) -> None:
@@ -260,11 +285,13 @@ def _train_epoch(run: _Run, epoch: int) -> None:
             break
         with accelerator.accumulate(model):
             loss = F.cross_entropy(model(x), y)
+            run.guard.loss(loss)
             accelerator.backward(loss)
             run.optimizer.step()
             run.optimizer.zero_grad()
         if accelerator.sync_gradients:
             run.global_step += 1
+            run.guard.after_update(model, epoch, run.global_step)
             run.scheduler.step_update(num_updates=run.global_step)
             if run.ema is not None:
                 run.ema.update(accelerator.unwrap_model(model), step=run.global_step)

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..errors import TimmAAError
 from ..infra.checkpoint import read_safetensors_header
+from ..infra.finite import check_finite_weights
 from ..infra.fs import file_mode, write_json
 from ..infra.layout import CONFIG, METRICS, WEIGHTS
 from ..models import AA_DEFAULTS, AFC_DEFAULTS
@@ -119,6 +120,7 @@ def write_export(model: nn.Module, folder: str, *, label_names: list[str] | None
         >>> sorted(os.listdir(path))
         ['config.json', 'model.safetensors']
     """
+    check_finite_weights(model.state_dict(), f"the model to export to {folder!r}")  # never a diverged model
     os.makedirs(folder, exist_ok=True)
     if os.listdir(folder):
         raise ValueError(f"write_export writes into a new or empty folder, {folder!r} is not")  # a bug of ours
