@@ -1,5 +1,6 @@
 """Model conversion: a timm ResNet or ConvNeXt in its alias-free form (AFC: Michaeli, Michaeli & Soudry, CVPR 2023),
-exactly invariant to circular shifts by fractional amounts as well as integers.
+exactly invariant to circular shifts by fractional amounts as well as integers; an XCiT by
+:func:`~timm_aa.alias_free_xcit.alias_free_xcit` (the alias-free ViT of Michaeli & Soudry, NeurIPS 2025).
 
 :func:`alias_free` changes the model in place, module by module, keeping every parameter name:
 
@@ -117,7 +118,8 @@ def _plan(module: nn.Module, prefix: str, nhwc: bool, act_scale: float,
 
 
 def alias_free(model: nn.Module, *, act_scale: float = 1.0) -> nn.Module:
-    """Convert a timm ResNet or ConvNeXt to its alias-free form, in place, and return it (see the module's notes).
+    """Convert a timm ResNet, ConvNeXt or XCiT to its alias-free form, in place, and return it (see the module's
+    notes; for XCiT, :mod:`timm_aa.alias_free_xcit`'s).
 
     ``act_scale``: the standard deviation of the inputs the new activations' polynomials are fitted for
     (:func:`~timm_aa.layers.fit_polynomial`). With circular padding everywhere, the converted model's logits are
@@ -138,6 +140,12 @@ def alias_free(model: nn.Module, *, act_scale: float = 1.0) -> nn.Module:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"alias_free takes an nn.Module, got {type(model).__name__}")
+    from .alias_free_xcit import alias_free_xcit, xcit_inside  # (imports this module)
+
+    xcit = xcit_inside(model)  # a transformer: converted by its own rules (alias_free_xcit's notes)
+    if xcit is not None:
+        alias_free_xcit(xcit, act_scale=act_scale)
+        return model
     ref = next(model.parameters(), None)
     for parent, attr, new in list(_plan(model, "", False, act_scale, ref)):  # plan first: fail before changing
         setattr(parent, attr, new)
