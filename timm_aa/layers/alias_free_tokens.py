@@ -25,6 +25,7 @@ from torch import nn
 
 from ..errors import TimmAAError
 from .alias_free import alias_free_activation
+from .alias_free_norm import AliasFreeLayerNorm2d
 from .spectral import _compute_dtype
 
 #: the softmax's ``exp`` in :func:`alias_free_softmax`: its Taylor polynomial of degree 2, ``1 + s + s**2 / 2``
@@ -74,8 +75,9 @@ def alias_free_token_norm(input: torch.Tensor, weight: torch.Tensor | None = Non
     return torch.cat([_normalise(input[:, :num_prefix_tokens], (-1,), weight, bias, eps), patches], dim=1)
 
 
-class AliasFreeTokenNorm(nn.Module):
-    """Layer norm of a transformer's tokens, alias-free on the patch tokens (see :func:`alias_free_token_norm`).
+class AliasFreeTokenNorm(AliasFreeLayerNorm2d):
+    """Layer norm of a transformer's tokens, alias-free on the patch tokens (see :func:`alias_free_token_norm`): the
+    :class:`~timm_aa.layers.AliasFreeLayerNorm2d` of the token map, with prefix tokens.
 
     Named and shaped as ``nn.LayerNorm(C)`` (``weight``, ``bias``: (C,)), so its weights load with ``strict=True``.
     ``forward(x, num_prefix_tokens=0)``: how many leading tokens (a class token) are normed per token.
@@ -88,17 +90,10 @@ class AliasFreeTokenNorm(nn.Module):
 
     def __init__(self, num_channels: int, eps: float = 1e-6, affine: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
-        super().__init__()
-        self.num_channels, self.eps = num_channels, eps
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_channels, device=device, dtype=dtype))
-            self.bias = nn.Parameter(torch.zeros(num_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        super().__init__(num_channels, eps, affine, "NHWC", device, dtype)
 
     @classmethod
-    def from_norm(cls, norm: nn.LayerNorm) -> AliasFreeTokenNorm:
+    def from_norm(cls, norm: nn.LayerNorm) -> AliasFreeTokenNorm:  # type: ignore[override]
         """Build from an ``nn.LayerNorm`` over the channels, sharing its parameters (no copy).
 
         Example:
