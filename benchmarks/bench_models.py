@@ -4,6 +4,7 @@ models (filter 4) and timm's own blur models; with ``--methods``, every shift-in
     python benchmarks/bench_models.py [--models resnet18 resnet50 densenet121 mobilenetv2] [--batch 8] [--reps 10]
     python benchmarks/bench_models.py --models resnet50 --batch 256 --train-batch 128 --amp bf16 --compile  # GPU
     python benchmarks/bench_models.py --methods resnet18 convnext_tiny [--size 224]   # _aa, _aps, _lps, _afc
+    python benchmarks/bench_models.py --methods xcit_nano_12_p16_224 --formats NCHW   # the alias-free XCiT
 
 In one process, with interleaved repetitions (medians), NCHW and channels_last: inference latency (and img/s),
 training step time (forward, cross-entropy, backward, SGD step) and training memory; with ``--amp bf16`` under
@@ -15,7 +16,8 @@ blur implementation can remove. Before timing, ours is checked against Zhang's m
 
 ``--methods BASE``: the registered variants of timm's ``BASE`` (:data:`METHODS`: BlurPool ``_aa``, APS ``_aps``,
 LPS ``_lps``, alias-free ``_afc``) and ``BASE`` itself, the same metrics at ``--size`` pixels, each as a ratio to
-``BASE`` (random weights: the cost does not depend on them).
+``BASE`` (random weights: the cost does not depend on them). ``xcit_nano_4_p8_40`` is the digits demo's XCiT
+(``xcit_nano_12_p8_224`` with 4 blocks, :data:`UNREGISTERED_BASES`); time it with ``--size 40``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ MODELS = {
 METHODS = {
     "resnet18": ("resnet18", "resnet18_aa", "resnet18_aps", "resnet18_lps", "resnet18_afc"),
     "convnext_tiny": ("convnext_tiny", "convnext_tiny_aa", "convnext_tiny_afc"),
+    "xcit_nano_12_p16_224": ("xcit_nano_12_p16_224", "xcit_nano_12_p16_224_afc"),
+    "xcit_nano_4_p8_40": ("xcit_nano_4_p8_40", "xcit_nano_4_p8_40_afc"),
 }
+#: bases that timm does not register under that name: (timm's model, its kwargs)
+UNREGISTERED_BASES = {"xcit_nano_4_p8_40": ("xcit_nano_12_p8_224", dict(depth=4, img_size=40))}
 ZHANG_ARCH = {"resnet18": "resnet18", "resnet50": "resnet50", "densenet121": "densenet121",
               "mobilenetv2": "mobilenet_v2"}
 
@@ -126,7 +132,11 @@ def method_costs(names: Sequence[str], size: int = 224, batch: int = 8, train_ba
     """Per model: median inference and training-step seconds and training MiB on ``size`` x ``size`` inputs, all
     models timed in turn in this process (interleaved medians)."""
     layout = torch.channels_last if fmt == "channels_last" else torch.contiguous_format
-    mods = {n: timm.create_model(n, num_classes=num_classes).to(device, memory_format=layout) for n in names}
+    def create(name: str) -> torch.nn.Module:
+        timm_name, kwargs = UNREGISTERED_BASES.get(name, (name, {}))
+        return timm.create_model(timm_name, num_classes=num_classes, **kwargs).to(device, memory_format=layout)
+
+    mods = {n: create(n) for n in names}
     train_batch = train_batch or batch
     x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=layout)
     xt = torch.randn(train_batch, 3, size, size, device=device).contiguous(memory_format=layout)

@@ -21,7 +21,8 @@ TINY_RESNET = dict(channels=(8, 16, 32, 64), stem_width=8)  # resnet18_afc's lay
 
 
 def test_listed_with_the_papers_config_and_timms_weights():
-    assert timm.list_models("*_afc") == sorted(AFC)
+    xcit = ["xcit_nano_12_p16_224_afc", "xcit_nano_4_p8_40_afc"]  # the alias-free XCiT: tests/test_xcit_afc.py
+    assert sorted(timm.list_models("*_afc")) == sorted([*AFC, *xcit])
     for name, base in AFC.items():
         cfg = timm.models.get_pretrained_cfg(name)
         assert cfg.paper_ids == "arXiv:2303.08085" and cfg.hf_hub_id == timm.models.get_pretrained_cfg(base).hf_hub_id

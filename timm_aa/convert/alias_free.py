@@ -1,5 +1,6 @@
 """Model conversion: a timm ResNet or ConvNeXt in its alias-free form (AFC: Michaeli, Michaeli & Soudry, CVPR 2023),
-exactly invariant to circular shifts by fractional amounts as well as integers.
+exactly invariant to circular shifts by fractional amounts as well as integers; an XCiT by
+:func:`~timm_aa.convert.alias_free_xcit.alias_free_xcit` (the alias-free ViT of Michaeli & Soudry, NeurIPS 2025).
 
 :func:`alias_free` changes the model in place, module by module, keeping every parameter name:
 
@@ -30,16 +31,16 @@ from collections.abc import Iterator
 
 import torch
 from timm.layers import ClassifierHead, DropPath, LayerNorm2d, NormMlpClassifierHead, SelectAdaptivePool2d
-from timm.layers.activations import GELU as TimmGELU
 from timm.models.convnext import ConvNeXtBlock
 from torch import nn
 
 from ..errors import TimmAAError
 from ..layers import AliasFreeActivation, AliasFreeConv2d, AliasFreeDownsample2d, AliasFreeLayerNorm2d
+from .alias_free_parts import ACTS, param_like
+from .alias_free_xcit import alias_free_xcit, xcit_inside
 
 _DONE = (AliasFreeActivation, AliasFreeConv2d, AliasFreeDownsample2d, AliasFreeLayerNorm2d)
 _KEEP = (nn.BatchNorm2d, nn.Identity, nn.Dropout, DropPath, nn.Linear, nn.Flatten)
-_ACTS = {nn.ReLU: "relu", nn.GELU: "gelu", TimmGELU: "gelu"}
 
 
 def _width(module: nn.Module) -> int | None:
@@ -54,11 +55,6 @@ def _width(module: nn.Module) -> int | None:
     if isinstance(module, nn.LayerNorm) and len(module.normalized_shape) == 1:
         return module.normalized_shape[0]
     return None
-
-
-def _param_like(module: nn.Module, fallback: torch.Tensor | None) -> dict:
-    ref = next(module.parameters(), fallback)
-    return {} if ref is None else {"device": ref.device, "dtype": ref.dtype}
 
 
 def _convert(module: nn.Module, name: str, nhwc: bool, before: list[nn.Module], act_scale: float,
@@ -79,11 +75,11 @@ def _convert(module: nn.Module, name: str, nhwc: bool, before: list[nn.Module], 
             raise TimmAAError(f"{name}: an nn.LayerNorm outside a channels-last ConvNeXt block: its layout is unknown, "
                               "so it cannot be made a layer norm over channels and positions")
         return AliasFreeLayerNorm2d.from_norm(module, "NHWC")
-    if type(module) in _ACTS:
+    if type(module) in ACTS:
         widths = [w for w in map(_width, reversed(before)) if w is not None]
         source = next((m for m in reversed(before) if _width(m) is not None), module)
-        return AliasFreeActivation(widths[0] if widths else None, _ACTS[type(module)], act_scale,
-                                   "NHWC" if nhwc else "NCHW", **_param_like(source, ref))
+        return AliasFreeActivation(widths[0] if widths else None, ACTS[type(module)], act_scale,
+                                   "NHWC" if nhwc else "NCHW", **param_like(source, ref))
     if isinstance(module, nn.AdaptiveAvgPool2d):
         if module.output_size not in (1, (1, 1)):
             raise TimmAAError(f"{name}: only global average pooling keeps the invariance, got {module}")
@@ -117,7 +113,8 @@ def _plan(module: nn.Module, prefix: str, nhwc: bool, act_scale: float,
 
 
 def alias_free(model: nn.Module, *, act_scale: float = 1.0) -> nn.Module:
-    """Convert a timm ResNet or ConvNeXt to its alias-free form, in place, and return it (see the module's notes).
+    """Convert a timm ResNet, ConvNeXt or XCiT to its alias-free form, in place, and return it (see the module's
+    notes; for XCiT, :mod:`timm_aa.convert.alias_free_xcit`'s).
 
     ``act_scale``: the standard deviation of the inputs the new activations' polynomials are fitted for
     (:func:`~timm_aa.layers.fit_polynomial`). With circular padding everywhere, the converted model's logits are
@@ -138,6 +135,10 @@ def alias_free(model: nn.Module, *, act_scale: float = 1.0) -> nn.Module:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"alias_free takes an nn.Module, got {type(model).__name__}")
+    xcit = xcit_inside(model)  # a transformer: converted by its own rules (alias_free_xcit's notes)
+    if xcit is not None:
+        alias_free_xcit(xcit, act_scale=act_scale)
+        return model
     ref = next(model.parameters(), None)
     for parent, attr, new in list(_plan(model, "", False, act_scale, ref)):  # plan first: fail before changing
         setattr(parent, attr, new.train(getattr(parent, attr).training))  # the mode of the module it replaces

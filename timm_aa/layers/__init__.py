@@ -8,6 +8,8 @@
   :func:`alias_free_activation`, :class:`AliasFreeLayerNorm2d` / :func:`alias_free_layer_norm2d`,
   :class:`AliasFreeConv2d`: the alias-free layers of AFC (Michaeli et al., CVPR 2023), exactly equivariant to
   fractional circular shifts; :func:`fit_polynomial`: their activations' starting polynomial;
+- :class:`AliasFreeTokenNorm` / :func:`alias_free_token_norm`, :func:`alias_free_softmax`: their counterparts for a
+  transformer's tokens (the alias-free XCiT, Michaeli & Soudry, NeurIPS 2025);
 - :func:`binomial_filter1d`, :func:`binomial_filter2d`: the filters.
 
 BlurPool and MaxBlurPool run on the fastest backend for their input: one-pass Triton kernels on CUDA, a C kernel
@@ -32,6 +34,7 @@ from .alias_free import (
 )
 from .alias_free_conv import AliasFreeConv2d
 from .alias_free_norm import AliasFreeLayerNorm2d, alias_free_layer_norm2d
+from .alias_free_tokens import AliasFreeTokenNorm, alias_free_softmax, alias_free_token_norm
 from .blur_conv import BlurConv2d
 from .blur_pool import BlurPool2d, blur_pool2d
 from .filters import binomial_filter1d, binomial_filter2d
@@ -44,6 +47,7 @@ __all__ = [
     "AliasFreeConv2d",
     "AliasFreeDownsample2d",
     "AliasFreeLayerNorm2d",
+    "AliasFreeTokenNorm",
     "BlurConv2d",
     "BlurPool2d",
     "LPSPool2d",
@@ -52,6 +56,8 @@ __all__ = [
     "alias_free_activation",
     "alias_free_downsample2d",
     "alias_free_layer_norm2d",
+    "alias_free_softmax",
+    "alias_free_token_norm",
     "aps_pool2d",
     "binomial_filter1d",
     "binomial_filter2d",

@@ -11,6 +11,7 @@ which ``timm.create_model`` extends with the caller's kwargs and timm's Hub expo
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import timm
@@ -95,13 +96,16 @@ def _keep_fitted_coefficients(state_dict: dict[str, Any], model: nn.Module) -> d
     return {**{k: own[k] for k in new_parameter_names(model) if k not in state_dict}, **state_dict}
 
 
-def build_afc_model(variant: str, base: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
+def build_afc_model(variant: str, base: str, pretrained: bool = False, *,
+                    base_filter: Callable[[dict[str, Any], nn.Module], dict[str, Any]] | None = None,
+                    **kwargs: Any) -> nn.Module:
     """Build ``variant``: timm's model ``base`` converted by ``alias_free()`` with the arguments of
     :data:`AFC_DEFAULTS` found in ``kwargs``; the other ``kwargs`` go to timm. With ``pretrained``, the weights
     ``variant``'s config names load after the conversion (which keeps every parameter name): ours fill every
     parameter, a timm base's every one but the activations' ``coefficients``, which keep their fitted values.
     A ``features_only`` model loads them before the conversion (timm's feature wrapper renames modules): a timm
-    base's weights only.
+    base's weights only. ``base_filter``: the base family's checkpoint filter, applied first (timm's XCiT filter
+    drops the position encoding's weights from a model without one).
 
     Example:
         >>> model = build_afc_model('resnet18_afc', 'resnet18', num_classes=10, act_scale=2.0)
@@ -114,7 +118,8 @@ def build_afc_model(variant: str, base: str, pretrained: bool = False, **kwargs:
     model = timm.models.model_entrypoint(base)(pretrained=pretrained and not late_load, pretrained_cfg=cfg, **kwargs)
     alias_free(model, **args)
     if late_load:
-        load_pretrained(model, num_classes=model.num_classes, in_chans=kwargs.get("in_chans", 3),
-                        filter_fn=_keep_fitted_coefficients)
+        filter_fn = _keep_fitted_coefficients if base_filter is None else (
+            lambda state_dict, model: _keep_fitted_coefficients(base_filter(state_dict, model), model))
+        load_pretrained(model, num_classes=model.num_classes, in_chans=kwargs.get("in_chans", 3), filter_fn=filter_fn)
     model._model_args = args
     return model

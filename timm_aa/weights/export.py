@@ -24,8 +24,8 @@ from ..infra.checkpoint import read_safetensors_header
 from ..infra.finite import check_finite_weights
 from ..infra.fs import file_mode, write_json
 from ..infra.layout import CONFIG, METRICS, WEIGHTS
+from ..infra.timm_private import save_config_for_hf
 from ..models import AA_DEFAULTS, AFC_DEFAULTS
-from ._timm_hub import save_config_for_hf
 from .config import read_config, recorded_model_args
 
 PROVENANCE_KEYS = ("tag", "description", "origin_url", "license", "notes")
