@@ -1,6 +1,8 @@
-"""Whether a graph is being traced or exported: the reference backend then runs (standard ops only)."""
+"""Whether a graph is being traced or exported: the reference backend then runs (standard ops only).
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: TorchScript reads :func:`exporting`'s annotations (it is
+``torch.jit.unused``), and would meet the string ``'bool'``.
+"""
 
 import torch
 
