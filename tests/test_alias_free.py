@@ -274,9 +274,9 @@ def _afc(name: str, **kwargs) -> nn.Module:
 
 
 @pytest.mark.parametrize("name, kwargs, size", [
-    ("resnet18", {}, 96),
+    pytest.param("resnet18", {}, 96, marks=pytest.mark.slow),
     ("resnet18", {}, 40),  # the demo's crops: 40 -> 20 -> 10 -> 10 -> 5 -> 3 -> 2, none a multiple of 32
-    ("convnext_tiny", dict(depths=(1, 1, 1, 1)), 96),
+    pytest.param("convnext_tiny", dict(depths=(1, 1, 1, 1)), 96, marks=pytest.mark.slow),
 ])
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-4), (torch.float64, 1e-9)])
 def test_alias_free_logits_are_invariant_to_fractional_shifts(name, kwargs, size, dtype, tol):
@@ -287,6 +287,7 @@ def test_alias_free_logits_are_invariant_to_fractional_shifts(name, kwargs, size
     assert max(diffs) <= tol, diffs
 
 
+@pytest.mark.slow
 def test_the_real_convnext_tiny_is_invariant():
     model = _calibrated(_afc("convnext_tiny"), 64)
     assert len(model.stages[2].blocks) == 9

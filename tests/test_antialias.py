@@ -25,7 +25,10 @@ def _count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", MODELS)
+FAST_MODELS = ("resnet18", "mobilenetv2_100", "dla34")  # the rest of the families: the slow set
+
+
+@pytest.mark.parametrize("name", [m if m in FAST_MODELS else pytest.param(m, marks=pytest.mark.slow) for m in MODELS])
 def test_convert_keeps_weights_and_trains(name):
     base = timm.create_model(name)
     model = antialias(copy.deepcopy(base))

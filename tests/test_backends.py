@@ -29,7 +29,7 @@ SIZES = [(1, 1), (1, 2), (2, 1), (2, 2), (3, 5), (4, 4), (5, 3), (7, 9), (9, 8)]
 LAYOUTS = ["nchw", "channels_last"]
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=[b if b != "triton" else pytest.param(b, marks=pytest.mark.slow) for b in BACKENDS])
 def backend(request, monkeypatch):
     """Force one backend for the test; its device is CUDA for Triton where there is a GPU, else the CPU."""
     name = request.param

@@ -52,6 +52,7 @@ def test_checkpoints_linked_onto_another_disk_are_written_there(digits_folder, t
     assert code == 2 and "never deletes through a link" in err and "--keep-last 9" in err, err
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_leaves_nothing(digits_folder, small_disk, capsys, monkeypatch):
     """Item 4: a disk that filled while a checkpoint was written gave a RuntimeError ('unexpected pos') traceback,
     and the partial temporary stayed, so the disk stayed full. A disk too small for one checkpoint is now refused

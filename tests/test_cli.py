@@ -106,11 +106,13 @@ def test_help_states_the_defaults_of_evaluate():
     ("vit_tiny_patch16_224", "vit_tiny_patch16_224: cannot anti-alias VisionTransformer"),
     ("resnet5O", "unknown model 'resnet5O'; did you mean 'resnet50'"),
 ])
+@pytest.mark.slow
 def test_quickstart_bad_models_are_one_line(model, message):
     r = _script("quickstart", "--model", model)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_quickstart_says_its_weights_are_random(capsys):
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     from quickstart import main

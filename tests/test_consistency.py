@@ -180,6 +180,7 @@ def resnet18_folder(tmp_path_factory):
     return write_export(timm.create_model("resnet18", num_classes=2), str(tmp_path_factory.mktemp("r18") / "export"))
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(photo_folder, resnet18_folder, tmp_path, capsys, monkeypatch):
     from evaluate import main  # scripts/ is on sys.path via conftest
 

@@ -70,6 +70,7 @@ def test_onnx_graph_holds_standard_ops_only(tmp_path):
 
 @pytest.mark.parametrize("name,dynamic_size", [("resnet18_aa", True), ("mobilenetv2_100_aa", True),
                                                ("convnext_tiny_aa", False)])
+@pytest.mark.slow
 def test_torch_export_with_dynamic_shapes(name, dynamic_size):
     """Dynamic batch, height and width from 64 pixels up (timm's own resnet18 specialises a 1x1 last map below
     that); timm's convnext_tiny itself exports with a dynamic batch only (its LayerNorm2d fixes the size)."""

@@ -195,6 +195,7 @@ def test_publish_bad_input(tmp_path):
         assert hub.requests == []
 
 
+@pytest.mark.slow
 def test_convert_zhang_script(tmp_path):
     antialiased_cnns = pytest.importorskip("antialiased_cnns")
     from conftest import randomize_batchnorm

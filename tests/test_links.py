@@ -153,6 +153,7 @@ def test_links_at_every_temporary_name_leave_their_target_untouched(tool, digits
         _check_outcome(0, err, link, target, before)
 
 
+@pytest.mark.slow
 def test_overwrite_never_deletes_a_users_folder_in_checkpoints_nor_through_a_link(digits_folder, tmp_path, capsys):
     """Item 2: --overwrite deleted an empty user folder inside checkpoints/, and deleted through a checkpoints/ that
     linked to a user's folder."""

@@ -37,7 +37,12 @@ def test_same_parameters_as_the_timm_base(base):
     assert any(isinstance(m, (BlurPool2d, MaxBlurPool2d)) for m in ours.modules())
 
 
-@pytest.mark.parametrize("name", SMALL)
+def _slow_but(names, fast):
+    """``names`` as parameters, all but ``fast`` in the slow set."""
+    return [n if n in fast else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+
+@pytest.mark.parametrize("name", _slow_but(SMALL, ("resnet18_aa", "mobilenetv2_100_aa", "alexnet_aa")))
 def test_timm_api(name):
     model = timm.create_model(name, num_classes=5, in_chans=1).eval()
     x = torch.randn(2, 1, 96, 96)
@@ -62,7 +67,8 @@ def test_features_only(name):
     assert any(isinstance(m, (BlurPool2d, MaxBlurPool2d)) for m in model.modules())
 
 
-@pytest.mark.parametrize("name", ["resnet18_aa", "densenet121_aa", "convnext_tiny_aa", "efficientnet_b0_aa"])
+@pytest.mark.parametrize("name", _slow_but(["resnet18_aa", "densenet121_aa", "convnext_tiny_aa", "efficientnet_b0_aa"],
+                                           ("resnet18_aa",)))
 def test_grad_checkpointing_gives_the_same_gradients(name):
     model = timm.create_model(name, num_classes=4, drop_rate=0.0)
     x = torch.randn(2, 3, 64, 64)

@@ -51,6 +51,7 @@ def two_runs(digits_folder, tmp_path_factory):
     return root / "A", root / "B"
 
 
+@pytest.mark.slow
 def test_resume_of_another_runs_checkpoint_never_touches_the_output(two_runs, digits_folder, tmp_path, capsys):
     """Case 1: --output A --resume B/checkpoints/epoch-0000 overwrote A's checkpoints and export and mixed the two
     runs' metrics; now refused, A byte for byte as it was. Into a new folder it is a new run, started from B's."""
@@ -72,6 +73,7 @@ def test_resume_of_another_runs_checkpoint_never_touches_the_output(two_runs, di
     assert json.loads((c / "checkpoints" / "epoch-0001" / "trainer_state.json").read_text())["run"] == run_c
 
 
+@pytest.mark.slow
 def test_resume_latest_continues_only_the_folders_own_run(two_runs, digits_folder, tmp_path, capsys):
     """A checkpoint copied in from another run is not "latest": the folder's own run is continued, or nothing."""
     import shutil
@@ -102,6 +104,7 @@ def test_a_fresh_run_never_replaces_what_it_did_not_write(digits_folder, tmp_pat
     assert (out / planted).read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_an_earlier_run_and_nothing_else(digits_folder, tmp_path, capsys):
     out = tmp_path / "run"
     args = [*FAST, "--data", str(digits_folder), "--output", str(out)]
@@ -234,6 +237,7 @@ def test_a_killed_build_takes_its_compiler_down(tmp_path):
     assert gone, "the compiler outlived the process that started it"
 
 
+@pytest.mark.slow
 def test_outputs_follow_the_umask(digits_folder, tmp_path):
     """Case 10: exports were 0700 / 0600 whatever the umask (mkdtemp); a training run's folders and files now follow
     it, as save_pretrained's do."""

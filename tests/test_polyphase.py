@@ -193,6 +193,7 @@ def test_lps_training_anneals_tau_and_resume_restores_it(tmp_path):
     assert taus == pytest.approx([1.0, 0.8, 0.64])  # the resumed run kept tau0 = 1.0 from the checkpoint
 
 
+@pytest.mark.slow
 def test_evaluate_script_on_aps(tmp_path, capsys):
     import skimage.data
     from evaluate import main

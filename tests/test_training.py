@@ -183,6 +183,7 @@ def test_bad_model_and_resume(digits_folder, tmp_path):
     assert "no checkpoint folder" in err
 
 
+@pytest.mark.slow
 def test_existing_checkpoints_are_never_overwritten(digits_folder, tmp_path):
     out = tmp_path / "run"
     assert _run([*FAST, "--data", str(digits_folder), "--output", str(out), "--epochs", "1"]).returncode == 0

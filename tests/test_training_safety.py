@@ -98,6 +98,7 @@ def test_an_explicit_zero_is_refused_not_replaced(digits_folder, tmp_path, capsy
     assert not (tmp_path / "run").exists()  # refused before any work
 
 
+@pytest.mark.slow
 def test_lr_zero_is_honoured(digits_folder, tmp_path, capsys):
     """--lr 0 trains with a learning rate of 0 (BatchNorm statistics still move); it used to mean 1e-3."""
     torch.manual_seed(0)
