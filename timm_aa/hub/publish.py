@@ -13,7 +13,7 @@ from torch import nn
 from ..infra.bounds import check_values
 from ..infra.fs import check_writable
 from ..infra.hub_names import hub_name
-from ..infra.layout import CARD, CONFIG, METRICS, WEIGHTS
+from ..infra.layout import CARD, CONFIG, EXPORT, METRICS, WEIGHTS
 from ..infra.ownership import check_disjoint, claim
 from ..loading import carries_weights, create_model_from_spec
 from ..weights.export import PROVENANCE_KEYS, check_export, write_export
@@ -81,7 +81,7 @@ def model_name(source: str, model: nn.Module) -> str:
         return source  # a timm name, with its tag
     path = os.path.abspath(source.removeprefix("local-dir:")).removesuffix(".safetensors")
     run = os.path.basename(path)
-    if run == "export":
+    if run == EXPORT:
         run = os.path.basename(os.path.dirname(path))
     return hub_name(run if re.split(r"[.-]", run)[0] == arch else f"{arch}.{run}")
 

@@ -35,6 +35,10 @@ REPORT = "consistency.json"  # evaluate
 DEMO_RESULT = "demo.json"  # the demo
 DEMO_IMAGES = "digits-val"  # the demo's validation images, an ImageFolder
 
+# other libraries' caches we read (their names, not ours)
+TORCH_HUB_CHECKPOINTS = "checkpoints"  # torch.hub's folder of downloaded checkpoints (Zhang's package used it)
+TIMM_HUB_WEIGHTS = (WEIGHTS, "pytorch_model.bin")  # what timm reads from a Hub repo that names no file
+
 # ours in every output folder
 LOCK = ".timm-aa.lock"
 TEMP = ".timm-aa-tmp-"

@@ -24,7 +24,7 @@ from ..infra.checkpoint import RefusedCheckpoint, check_hash, read_zhang_checkpo
 from ..infra.env import read_env
 from ..infra.fs import atomic_path
 from ..infra.hub_access import DownloadFailed, hub_download, is_offline
-from ..infra.layout import WEIGHTS
+from ..infra.layout import TORCH_HUB_CHECKPOINTS, WEIGHTS
 from ._zhang_keys import convert_zhang_state_dict
 from ._zhang_releases import ZhangFile, hub_org
 
@@ -80,7 +80,7 @@ def checkpoint_dir(cache_dir: str | os.PathLike | None = None) -> str:
         >>> checkpoint_dir('/data/cache')
         '/data/cache'
     """
-    return os.fspath(cache_dir) if cache_dir else os.path.join(torch.hub.get_dir(), "checkpoints")
+    return os.fspath(cache_dir) if cache_dir else os.path.join(torch.hub.get_dir(), TORCH_HUB_CHECKPOINTS)
 
 
 def converted_path(file: ZhangFile, cache_dir: str | os.PathLike | None = None) -> str:

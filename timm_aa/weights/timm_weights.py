@@ -25,9 +25,8 @@ from timm.models import get_pretrained_cfg
 from ..errors import TimmAAError
 from ..infra.hub_access import hub_offline, hub_result, hub_unreachable, is_offline, transport_errors
 from ..infra.hub_client import HubGaveUp, bounded_hub_client
+from ..infra.layout import TIMM_HUB_WEIGHTS, TORCH_HUB_CHECKPOINTS
 from ..models._zhang_releases import zhang_file
-
-_HUB_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm reads from a Hub repo without hf_hub_filename
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,8 @@ class _Place:
         return any(isinstance(try_to_load_from_cache(self.repo_id, f, revision=self.revision), str) for f in self.files)
 
     def torch_path(self) -> str:
-        return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(urllib.parse.urlparse(self.url).path))
+        name = os.path.basename(urllib.parse.urlparse(self.url).path)
+        return os.path.join(torch.hub.get_dir(), TORCH_HUB_CHECKPOINTS, name)
 
     def missing(self, offline: bool, down: str | None) -> str:
         where = (f"{self.url}, not in torch hub's folder {os.path.dirname(self.torch_path())}" if self.url else
@@ -75,7 +75,8 @@ def _place(name: str) -> _Place | None:
         return None
     if cfg.hf_hub_id:
         repo_id, _, revision = cfg.hf_hub_id.partition("@")
-        return _Place(name, repo_id, revision or None, (cfg.hf_hub_filename,) if cfg.hf_hub_filename else _HUB_FILES)
+        files = (cfg.hf_hub_filename,) if cfg.hf_hub_filename else TIMM_HUB_WEIGHTS
+        return _Place(name, repo_id, revision or None, files)
     return _Place(name, url=cfg.url) if cfg.url else None
 
 
