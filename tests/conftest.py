@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 
@@ -44,6 +45,19 @@ def digits_folder(tmp_path_factory):
     return root
 
 
+@contextlib.contextmanager
+def tmpfs(folder, options: str):
+    """A tmpfs mounted at ``folder`` (``options`` as for mount -o) for the block; skips the test where it cannot be
+    mounted (mounting needs root)."""
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
 @pytest.fixture
 def unwritable(tmp_path):
     """A folder nothing can be written to: mode 0555 for a normal user; for root, who ignores permission bits, a
@@ -55,13 +69,8 @@ def unwritable(tmp_path):
         yield folder
         folder.chmod(0o755)
         return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode:
-        pytest.skip(f"cannot make a read-only folder as root: {mounted.stderr.decode().strip()}")
-    try:
+    with tmpfs(folder, "ro,size=64k"):
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=False)
 
 
 def run_script(name: str, argv: list[str], capsys) -> tuple[int, str, str]:

@@ -330,6 +330,27 @@ def disk_full_error(err: BaseException, path: str, what: str) -> TimmAAError | N
                        "free): free space there, or choose an output on a larger disk")
 
 
+@contextmanager
+def full_disk_in_one_line(path: str, what: str) -> Iterator[None]:
+    """Turn an error a full disk caused while writing ``what`` near ``path`` into one TimmAAError
+    (:func:`disk_full_error`); any other error passes unchanged.
+
+    Example:
+        >>> with full_disk_in_one_line('/tmp', 'the export'):  # doctest: +ELLIPSIS
+        ...     raise OSError(28, 'No space left on device')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: no space left on the disk of '/tmp' while writing the export (... MB free): ...
+    """
+    try:
+        yield
+    except Exception as err:  # a writer's own error type may carry the full disk
+        full = disk_full_error(err, path, what)
+        if full is None:
+            raise
+        raise full from None
+
+
 def free_bytes(path: str) -> int:
     """Free bytes on the file system of ``path`` (or of the nearest existing folder above it).
 
@@ -378,14 +399,10 @@ def atomic_path(path: str | os.PathLike[str], mode: int | None = None) -> Iterat
     os.makedirs(directory, exist_ok=True)
     tmp = create_temp(directory, suffix=os.path.splitext(path)[1])
     try:
-        os.chmod(tmp, mode if mode is not None else file_mode())
-        yield tmp
-        os.replace(tmp, path)
-    except Exception as err:  # a writer's own error type may carry the full disk
-        full = disk_full_error(err, directory, os.path.basename(path))
-        if full is None:
-            raise
-        raise full from None
+        with full_disk_in_one_line(directory, os.path.basename(path)):
+            os.chmod(tmp, mode if mode is not None else file_mode())
+            yield tmp
+            os.replace(tmp, path)
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)

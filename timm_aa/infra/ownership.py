@@ -38,8 +38,8 @@ from .fs import (
     HOST_TAG,
     create_temp,
     describe,
-    disk_full_error,
     file_mode,
+    full_disk_in_one_line,
     link_on_the_way,
     make_folders,
     remove_empty_folders,
@@ -165,16 +165,12 @@ class Owner:
         os.makedirs(os.path.dirname(final), exist_ok=True)
         tmp = create_temp(os.path.dirname(final), "file", os.path.splitext(name)[1])
         try:
-            write(tmp)
-            os.chmod(tmp, file_mode())
-            self.marker.pending[name] = record(tmp)
-            self._save()
-            os.replace(tmp, final)
-        except Exception as err:  # a writer's own error type may carry the full disk
-            full = disk_full_error(err, final, name)
-            if full is None:
-                raise
-            raise full from None
+            with full_disk_in_one_line(final, name):
+                write(tmp)
+                os.chmod(tmp, file_mode())
+                self.marker.pending[name] = record(tmp)
+                self._save()
+                os.replace(tmp, final)
         finally:
             if os.path.lexists(tmp):
                 os.unlink(tmp)
@@ -216,12 +212,8 @@ class Owner:
         """
         staged = self.stage_dir(name)
         try:
-            yield staged
-        except Exception as err:  # a writer's own error type may carry the full disk
-            full = disk_full_error(err, staged, what)
-            if full is None:
-                raise
-            raise full from None
+            with full_disk_in_one_line(staged, what):
+                yield staged
         finally:
             if os.path.lexists(staged) and not os.path.islink(staged):  # made by this process just now
                 shutil.rmtree(staged, ignore_errors=True)
