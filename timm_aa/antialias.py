@@ -15,6 +15,7 @@ from torch import nn
 from .downsamplers import Downsampling, polyphase_of, resolve_aa_layer
 from .errors import TimmAAError
 from .layers import BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d
+from .patchify import anchor_patchify, anchor_site
 
 _AA_LAYERS = (BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d)
 
@@ -167,6 +168,9 @@ def antialias(
     if not isinstance(model, nn.Module):
         raise TypeError(f"antialias() takes a torch.nn.Module, got {type(model).__name__}")
     down = resolve_aa_layer(aa_layer, filt_size, pad_mode)
+    site = anchor_site(model)
+    if site is not None:  # a ViT, Swin, Mixer...: anchor its patch grid instead (patchify.py, docs/layers.md)
+        return anchor_patchify(model, site, down, aa_layer)
     sites = find_downsampling(model)
     if sites and not stem and isinstance(sites[0].module, nn.Conv2d):
         sites = sites[1:]
