@@ -3,20 +3,23 @@
 Re-implemented from the idea of polyphase anchoring (Ding et al., arXiv:2306.07470; Rojas-Gomez et al., CVPR 2024,
 arXiv:2305.16316): choose the patch grid's offset, and the token order, by an argmax of a shift-equivariant score, so
 that a shifted input gives the same tokens. Here both choices are one: the anchor is the ``patch_size`` window of the
-input with the largest *contrast energy* (the sum over its pixels and channels of the squared deviation from the
-window's mean), and the input is rolled circularly so that this window becomes the token at the grid's centre. A
-circular shift of the input moves the anchor by the same amount, so the rolled image is the same tensor: everything
-after it (patch embedding, position embeddings, windows, patch merging) sees identical values, and the logits are
-exactly invariant, for any input size and any later layer.
+input with the largest *contrast energy* (C times the variance of its values: the squared deviations from the
+window's mean, summed over its pixels and channels, over the pixel count), and the input is rolled circularly so that
+this window becomes the token at the grid's centre. A circular shift of the input moves the anchor by the same
+amount, so the rolled image is the same tensor: everything after it (patch embedding, position embeddings, windows,
+patch merging) sees identical values, and the logits are exactly invariant, for any input size and any later layer.
 
-Ties: a window's score is computed from its own pixels in a fixed order, so it moves with the image bit for bit;
-equal maxima (two windows with the same contrast energy) are broken by the energy of a window three times larger
-centred on each, then by raster order. A flat image ties everywhere and then has nothing to anchor, but every roll of
-it is the same image. Only an image with two distinct windows that tie at both scales can be anchored differently
-after a shift (never seen on natural or random images; the tests check digits on flat backgrounds).
+Exactness in floating point: every window's sums are built from the same values in the same order wherever the
+window sits (box sums by doubling on a circularly extended map: roll-free slices and adds), so the scores move with
+the image bit for bit. Ties (equal maxima, e.g. a small blob on a flat background fits in several windows, or
+blocky digits) are broken among the :data:`TIE_CANDIDATES` best windows by, in turn: the contrast energy of the window
+three patches wide centred on each; a staircase of the raw energy ``sum_c x**2`` over its top-left 1, 2, 4, ...
+pixel-wide sub-windows (which tells the windows a blob fits in apart); the smallest flat index. A flat image ties
+everywhere, but every roll of it is the same image. What is left (two distinct windows equal on all three scores, or
+more than 64 tied windows) was never seen on natural, random or digit images (tests/test_patchify.py).
 
-The score is computed in float32 from a (B, 2, H, W) summary of the input (the channel sum and the sum of squares),
-with box means at two scales: a few element-wise passes over the image, about 1% of a ViT-S/16 forward pass.
+Cost: a float32 (B, 2, H, W) summary of the input (the channel sum and the sum of squares), box sums by doubling
+(2 log2(p) adds), a top-k and a few gathers: about 1% of a ViT-S/16 forward pass (benchmarks/bench_models.py).
 """
 
 from __future__ import annotations
@@ -29,80 +32,113 @@ from torch import nn
 from ..errors import TimmAAError
 from .helpers import check_input, to_pair
 
+#: how many of the best windows the tie-breaks compare
+TIE_CANDIDATES = 64
 
-def _box_sums(m: torch.Tensor, widths: tuple[int, ...], dim: int) -> dict[int, torch.Tensor]:
-    """Circular box sums of ``m`` along ``dim``, ``out[w][u] = sum(m[u : u + w])`` (indices modulo the size), for each
-    width in ``widths``: sums of power-of-two boxes built by doubling (each a roll and an add), so every position
-    adds the same values in the same order and the sums move with ``m`` bit for bit under circular shifts."""
-    powers = {1: m}
-    width = 1
-    while 2 * width <= max(widths):
-        powers[2 * width] = powers[width] + torch.roll(powers[width], -width, dims=dim)
-        width *= 2
-    out = {}
-    for w in widths:
-        total, offset = None, 0
-        for power in sorted(powers, reverse=True):
-            if w - offset >= power:
-                part = powers[power] if offset == 0 else torch.roll(powers[power], -offset, dims=dim)
-                total = part if total is None else total + part
-                offset += power
-        out[w] = total
-    return out
+
+def _doublings(m: torch.Tensor, width: int, dim: int) -> dict[int, torch.Tensor]:
+    """Circular box sums of ``m`` along ``dim`` for the power-of-two widths up to ``width``: ``out[w]`` holds
+    ``sum(m[u : u + w])`` (indices modulo the size) at every ``u`` in ``[0, size + width - w)``. Built by doubling on
+    the circularly extended map (slices and adds), so every position adds the same values in the same order."""
+    ext = torch.cat([m, m.narrow(dim, 0, width - 1)], dim=dim) if width > 1 else m
+    sums = {1: ext}
+    w = 1
+    while 2 * w <= width:
+        length = sums[w].shape[dim] - w
+        sums[2 * w] = sums[w].narrow(dim, 0, length) + sums[w].narrow(dim, w, length)
+        w *= 2
+    return sums
+
+
+def _box(sums: dict[int, torch.Tensor], width: int, dim: int, size: int) -> torch.Tensor:
+    """The circular box sum of ``width`` at positions ``[0, size)``, from :func:`_doublings`: its binary parts added
+    from the widest, ``sum(m[u : u + 8]) + sum(m[u + 8 : u + 12]) + ...``."""
+    total, offset = None, 0
+    for power in sorted(sums, reverse=True):
+        if width - offset >= power:
+            part = sums[power].narrow(dim, offset, size)
+            total, offset = part if total is None else total + part, offset + power
+    return total
+
+
+def _clamp(patch: tuple[int, int], x: torch.Tensor) -> tuple[int, int]:
+    """The window: the patch, or half the image where the patch is larger (a window as large as the image would score
+    every position alike). A guard, not a specialisation, under torch.export."""
+    return tuple(p if size >= p else max(1, int(size) // 2) for p, size in zip(patch, x.shape[2:], strict=True))
 
 
 def _energy(stats: torch.Tensor, count: int, channels: int) -> torch.Tensor:
-    """Contrast energy of windows from their sums (B, 2, H, W) over ``count`` pixels of ``sum_c x`` and
+    """Contrast energy of windows from their sums (B, 2, ...) over ``count`` pixels of ``sum_c x`` and
     ``sum_c x**2``: C times the variance of the window's values."""
     return stats[:, 1] / count - (stats[:, 0] / count).square() / channels
 
 
-def lexicographic_argmax(scores: list[torch.Tensor]) -> torch.Tensor:
-    """Flat index (B,) of the largest first score, ties broken by the next scores in turn, then by raster order.
-    Each score is (B, H, W).
-
-    Example:
-        >>> a, b = torch.tensor([[[1., 3.], [3., 0.]]]), torch.tensor([[[9., 1.], [2., 9.]]])
-        >>> lexicographic_argmax([a, b]).tolist()
-        [2]
-    """
-    best = scores[0].flatten(1)
-    for nxt in scores[1:]:
-        nxt = nxt.flatten(1)
-        best = torch.where(best == best.amax(dim=1, keepdim=True), nxt, torch.full_like(nxt, -float("inf")))
-    return best.argmax(dim=1)
+def _unflatten(flat: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) of flat indices into (H, W), by lookup (no division by a size: exports with dynamic sizes)."""
+    rows = torch.arange(height, device=flat.device)[:, None].expand(height, width).reshape(-1)
+    cols = torch.arange(width, device=flat.device)[None, :].expand(height, width).reshape(-1)
+    return rows[flat], cols[flat]
 
 
-def _summary(x: torch.Tensor) -> torch.Tensor:
-    xf = x.float()
-    return torch.stack([xf.sum(dim=1), xf.square().sum(dim=1)], dim=1)
 
 
-def anchor_scores(x: torch.Tensor, patch_size: int | tuple[int, int] = 16) -> list[torch.Tensor]:
-    """The anchor's scores, (B, H, W) each, in order of precedence, for the window whose top-left pixel is at each
-    position: the contrast energy of the ``patch_size`` window; for ties, that of the window three patches wide
-    centred on it; then a staircase of the raw energy ``sum_c x**2`` over its top-left power-of-two sub-windows
-    (1, 2, 4, ... pixels wide), which tells apart the windows a small blob fits in.
+def _wrap(i: torch.Tensor, size: int) -> torch.Tensor:
+    """``i % size`` for ``i`` in ``[-size, 2 * size)`` (by comparisons: exports with dynamic sizes)."""
+    i = torch.where(i < 0, i + size, i)
+    return torch.where(i >= size, i - size, i)
 
-    Example:
-        >>> x = torch.zeros(1, 3, 8, 8); x[..., 5, 2] = 1.0
-        >>> [tuple(s.shape) for s in anchor_scores(x, 2)]
-        [(1, 8, 8), (1, 8, 8), (1, 8, 8)]
-    """
-    ph, pw = (p if s >= p else int(s) for p, s in zip(to_pair(patch_size, "patch_size"), x.shape[2:], strict=True))
-    stairs = [2**j for j in range(min(ph, pw).bit_length())]
-    rows = _box_sums(_summary(x), tuple({ph, *stairs}), dim=2)
-    box = _box_sums(rows[ph], (pw,), dim=3)[pw]
-    wide = box + torch.roll(box, ph, dims=2) + torch.roll(box, -ph, dims=2)  # [u - p, u + 2p) on each axis
-    wide = wide + torch.roll(wide, pw, dims=3) + torch.roll(wide, -pw, dims=3)
-    staircase = sum(_box_sums(rows[w][:, 1:], (w,), dim=3)[w][:, 0] for w in stairs)
-    channels = x.shape[1]
-    return [_energy(box, ph * pw, channels), _energy(wide, 9 * ph * pw, channels), staircase]
+
+def _gather(maps: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``maps`` (B, K, H, W) at per-sample positions (B, N): (B, K, N); positions wrap around."""
+    height, width = maps.shape[-2:]
+    flat = _wrap(rows, height) * width + _wrap(cols, width)
+    return maps.flatten(2).gather(2, flat[:, None, :].expand(-1, maps.shape[1], -1))
+
+
+class _Scores:
+    """The anchor's scores for one input: the contrast energy of the window at every position, and, at chosen
+    candidate positions, the tie-breaks (see the module's docstring)."""
+
+    def __init__(self, x: torch.Tensor, patch: tuple[int, int]) -> None:
+        self.patch = _clamp(patch, x)
+        self.size = tuple(x.shape[2:])
+        self.channels = x.shape[1]
+        xf = x.float()
+        stats = torch.stack([xf.sum(dim=1), xf.square().sum(dim=1)], dim=1)  # (B, 2, H, W)
+        (ph, pw), (h, w) = self.patch, self.size
+        self.rows = _doublings(stats, ph, dim=2)
+        self.box = _box(_doublings(_box(self.rows, ph, 2, h), pw, dim=3), pw, 3, w)  # (B, 2, H, W) window sums
+        self.energy = _energy(self.box, ph * pw, self.channels)
+
+    def tie_breaks(self, rows: torch.Tensor, cols: torch.Tensor) -> list[torch.Tensor]:
+        """(B, N) scores of the windows at (rows, cols): the 3-patch-wide contrast energy, the staircase."""
+        (ph, pw), h = self.patch, self.size[0]
+        wide = sum(_gather(self.box, rows + a * ph, cols + b * pw) for a in (-1, 0, 1) for b in (-1, 0, 1))
+        stairs = 0
+        for w, sums in self.rows.items():
+            if w <= min(ph, pw):
+                squares = sums[:, 1:].narrow(2, 0, h)  # (B, 1, H, W): sums of sum_c x**2 over w rows
+                stairs = stairs + sum(_gather(squares, rows, cols + c)[:, 0] for c in range(w))
+        return [_energy(wide, 9 * ph * pw, self.channels), stairs]
+
+    def choose(self, primary: torch.Tensor, others: tuple[torch.Tensor, ...] = ()) -> torch.Tensor:
+        """(B, 2) (row, column) of the best window by ``primary`` (B, H, W), ties broken by the ``others`` maps,
+        then the tie-breaks, then the smallest flat index, among the :data:`TIE_CANDIDATES` best."""
+        h, w = self.size
+        values, flat = primary.flatten(1).topk(min(TIE_CANDIDATES, h * w), dim=1)
+        rows, cols = _unflatten(flat, h, w)
+        levels = [values, *(o.flatten(1).gather(1, flat) for o in others), *self.tie_breaks(rows, cols), -flat.float()]
+        best = levels[0]
+        for nxt in levels[1:]:
+            best = torch.where(best == best.amax(dim=1, keepdim=True), nxt, torch.full_like(nxt, -float("inf")))
+        pick = best.argmax(dim=1, keepdim=True)
+        return torch.cat([rows.gather(1, pick), cols.gather(1, pick)], dim=1)
 
 
 def patch_anchor_index(x: torch.Tensor, patch_size: int | tuple[int, int] = 16) -> torch.Tensor:
     """(B, 2) long: per sample, the (row, column) of the top-left pixel of its anchor window (the ``patch_size``
-    window of largest contrast energy). Shift-equivariant: rolling ``x`` by (a, b) adds (a, b) modulo (H, W).
+    window of largest contrast energy; ties as the module's docstring says). Shift-equivariant: rolling ``x`` by
+    (a, b) adds (a, b) modulo (H, W).
 
     Example:
         >>> x = torch.zeros(1, 1, 8, 8); x[0, 0, 5, 2] = 1.0
@@ -110,15 +146,8 @@ def patch_anchor_index(x: torch.Tensor, patch_size: int | tuple[int, int] = 16) 
         [[5, 2]]
     """
     check_input(x, "patch_anchor_index")
-    return _unflatten(lexicographic_argmax(anchor_scores(x, patch_size)), x.shape[2], x.shape[3])
-
-
-def _unflatten(flat: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(B, 2) (row, column) of flat indices into (H, W), by lookup (no division by a size: exports with dynamic
-    sizes)."""
-    rows = torch.arange(height, device=flat.device)[:, None].expand(height, width).reshape(-1)
-    cols = torch.arange(width, device=flat.device)[None, :].expand(height, width).reshape(-1)
-    return torch.stack([rows[flat], cols[flat]], dim=1)
+    scores = _Scores(x, tuple(to_pair(patch_size, "patch_size")))
+    return scores.choose(scores.energy)
 
 
 def anchor_target(size: tuple[int, int], patch_size: int | tuple[int, int]) -> tuple[int, int]:
@@ -139,12 +168,6 @@ def _roll_indices(index: torch.Tensor, size: tuple[int, int], target: tuple[int,
     rows = _wrap(torch.arange(height, device=index.device) + (index[:, :1] - target[0]), height)
     cols = _wrap(torch.arange(width, device=index.device) + (index[:, 1:] - target[1]), width)
     return (rows[:, :, None] * width + cols[:, None, :]).flatten(1)
-
-
-def _wrap(i: torch.Tensor, size: int) -> torch.Tensor:
-    """``i % size`` for ``i`` in ``[-size, 2 * size)`` (by comparisons: exports with dynamic sizes)."""
-    i = torch.where(i < 0, i + size, i)
-    return torch.where(i >= size, i - size, i)
 
 
 def roll_to_anchor(x: torch.Tensor, index: torch.Tensor, patch_size: int | tuple[int, int] = 16) -> torch.Tensor:
@@ -217,9 +240,9 @@ class LearnedPatchAnchor2d(PatchAnchor2d):
     """Learned anchoring (LPS-style, Rojas-Gomez et al., NeurIPS 2022): the window score is
     ``log(contrast energy) + g(x)``, ``g`` a per-pixel 1x1-conv scorer averaged over the window, whose last layer
     starts at zero, so an untrained one anchors exactly as :class:`PatchAnchor2d` does. Eval takes the argmax (ties
-    broken by the contrast energy, then as APS). Training samples the anchor by Gumbel-max and passes gradients to the
-    scorer straight through the Gumbel-softmax mixture of all rolls (temperature ``tau``, annealed by the training
-    loop); the forward value is the sampled roll itself.
+    broken by the contrast energy, then as APS does). Training samples the anchor by Gumbel-max and passes gradients
+    to the scorer straight through the Gumbel-softmax mixture of all rolls (temperature ``tau``, annealed by the
+    training loop); the forward value is the sampled roll itself.
 
     Example:
         >>> anchor = LearnedPatchAnchor2d(3, patch_size=4).eval()
@@ -239,30 +262,25 @@ class LearnedPatchAnchor2d(PatchAnchor2d):
         nn.init.zeros_(self.scorer[2].weight)
         nn.init.zeros_(self.scorer[2].bias)
 
-    def logits(self, x: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-        """(B, H, W) learned window scores: ``log(energy) + mean of g over the window``."""
-        learned = self.scorer(x).float()
-        for dim, (k, size) in enumerate(zip(self.patch_size, x.shape[2:], strict=True), start=2):
-            k = k if size >= k else int(size)  # (a guard, not a specialisation, under torch.export)
-            learned = _box_sums(learned, (k,), dim)[k] / k
-        return energy.clamp_min(1e-12).log() + learned[:, 0]
+    def logits(self, x: torch.Tensor, scores: _Scores) -> torch.Tensor:
+        """(B, H, W) learned window scores: ``log(contrast energy) + mean of g over the window``."""
+        (ph, pw), (h, w) = scores.patch, scores.size
+        learned = _box(_doublings(self.scorer(x).float(), ph, dim=2), ph, 2, h)
+        learned = _box(_doublings(learned, pw, dim=3), pw, 3, w)[:, 0] / (ph * pw)
+        return scores.energy.clamp_min(1e-12).log() + learned
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, "LearnedPatchAnchor2d", channels=self.in_chans)
-        scores = anchor_scores(x, self.patch_size)
-        logits = self.logits(x, scores[0])
+        scores = _Scores(x, self.patch_size)
+        logits = self.logits(x, scores)
         if not self.training:
-            flat = lexicographic_argmax([logits, *scores])
-        else:
-            noisy = logits - torch.empty_like(logits).exponential_().log()  # + Gumbel(0, 1) noise
-            flat = noisy.flatten(1).argmax(dim=1)
-            soft = F.softmax(noisy.flatten(1) / self.tau, dim=1).view_as(logits)
-        index = _unflatten(flat, x.shape[2], x.shape[3])
-        out = roll_to_anchor(x, index, self.patch_size)
-        if self.training:
-            mixed = _soft_roll(x, soft, anchor_target(tuple(x.shape[2:]), self.patch_size))
-            out = out + (mixed - mixed.detach())
-        return out
+            return roll_to_anchor(x, scores.choose(logits, (scores.energy,)), self.patch_size)
+        noisy = logits - torch.empty_like(logits).exponential_().log()  # + Gumbel(0, 1) noise: a sample
+        rows, cols = _unflatten(noisy.flatten(1).argmax(dim=1), x.shape[2], x.shape[3])
+        out = roll_to_anchor(x, torch.stack([rows, cols], dim=1), self.patch_size)
+        soft = F.softmax(noisy.flatten(1) / self.tau, dim=1).view_as(logits)
+        mixed = _soft_roll(x, soft, anchor_target(tuple(x.shape[2:]), self.patch_size))
+        return out + (mixed - mixed.detach())  # the sampled roll's values, the mixture's gradients
 
     def extra_repr(self) -> str:
         return f"in_chans={self.in_chans}, {super().extra_repr()}, tau={self.tau}"

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from ..errors import TimmAAError
 from ..hub import write_export
 from ..input_check import check_input_size
+from ..layers.anchor import LearnedPatchAnchor2d
 from ..layers.polyphase import LPSPool2d
 from ..loading import create_model_from_spec
 from ..ownership import Owner
@@ -53,7 +54,7 @@ class GumbelSchedule:
     def apply(self, model: nn.Module, epoch: int) -> None:
         self.tau = max(self.min, self.tau0 * self.decay**epoch)
         for module in model.modules():
-            if isinstance(module, LPSPool2d):
+            if isinstance(module, (LPSPool2d, LearnedPatchAnchor2d)):
                 module.tau = self.tau
 
     def state_dict(self) -> dict[str, float]:
