@@ -18,6 +18,7 @@ from torch import nn
 from ..consistency.report import load_report
 from ..data import eval_resize
 from ..errors import TimmAAError
+from ..layers import PatchAnchor2d
 from ..validate import REPORT_ROW_RULES, check_fields, number, optional
 from .card_info import CardInfo
 from .export import model_args_of
@@ -106,15 +107,22 @@ def _results_table(metrics: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def anti_aliasing_line(model_args: dict[str, Any]) -> str:
-    """The card's line on how a model is anti-aliased, from its recorded model args (:func:`model_args_of`).
+def anti_aliasing_line(model_args: dict[str, Any], anchored: bool = False) -> str:
+    """The card's line on how a model is anti-aliased, from its recorded model args (:func:`model_args_of`);
+    ``anchored``: a patchify model whose patch grid is anchored (timm_aa/patchify.py).
 
     Example:
         >>> anti_aliasing_line({'aa_layer': 'blur', 'filt_size': 3, 'pad_mode': 'reflect'})
         '`aa_layer` `blur`, filter size 3, padding `reflect`'
         >>> anti_aliasing_line({'act_scale': 1.0})
         'alias-free: ideal low-pass downsampling, polynomial activations (fitted for inputs of scale 1.0)'
+        >>> anti_aliasing_line({'aa_layer': 'aps'}, anchored=True)[:57]
+        'patch grid anchored to the input (`aa_layer` `aps`): the '
     """
+    if anchored:
+        how = "a learned score" if model_args.get("aa_layer") == "lps" else "the largest contrast energy"
+        return (f"patch grid anchored to the input (`aa_layer` `{model_args.get('aa_layer', 'aps')}`): the window "
+                f"with {how} becomes the centre token, so the logits are exactly invariant to circular shifts")
     if "act_scale" in model_args:
         return ("alias-free: ideal low-pass downsampling, polynomial activations (fitted for inputs of scale "
                 f"{model_args['act_scale']})")
@@ -151,7 +159,8 @@ def render_card(model: nn.Module, info: CardInfo) -> ModelCard:
         data, template_path=template_path(), title=info.repo_id.split("/")[-1], repo_id=info.repo_id, architecture=arch,
         summary=info.summary or f"An anti-aliased `{arch}` image classifier.",
         num_params=f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M",
-        num_classes=getattr(model, "num_classes", "?"), anti_aliasing=anti_aliasing_line(aa),
+        num_classes=getattr(model, "num_classes", "?"),
+        anti_aliasing=anti_aliasing_line(aa, anchored=any(isinstance(m, PatchAnchor2d) for m in model.modules())),
         input_size="x".join(map(str, size)),
         resize=resize, crop_mode=cfg.get("crop_mode", "center"), interpolation=cfg.get("interpolation", "bilinear"),
         mean=tuple(cfg.get("mean", ())), std=tuple(cfg.get("std", ())),
