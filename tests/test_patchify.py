@@ -278,3 +278,54 @@ def test_meta_device_and_dtype():
         model = antialias(timm.create_model("test_vit", device="meta", dtype=torch.bfloat16), aa_layer)
         tensors = dict(model.named_parameters()) | dict(model.named_buffers())
         assert all(t.is_meta and t.dtype == torch.bfloat16 for t in tensors.values() if t.is_floating_point())
+
+
+# --- every timm family ------------------------------------------------------------------------------------------------
+
+_SIZE_WORDS = ("test", "atto", "femto", "pico", "nano", "tiny", "xxs", "xs", "mini", "small", "s")
+
+
+def _smallest(module: str) -> str | None:
+    """The model of timm's family ``module`` with the fewest parameters among its four smallest-sounding names."""
+    import re
+
+    def rank(name: str) -> tuple[int, int]:
+        hits = [i for i, word in enumerate(_SIZE_WORDS) if re.search(rf"(^|_){word}", name)]
+        return (min(hits) if hits else len(_SIZE_WORDS), len(name))
+
+    best = None
+    for name in sorted(timm.list_models(module=module), key=rank)[:4]:
+        with torch.device("meta"):
+            count = sum(p.numel() for p in timm.create_model(name).parameters())
+        best = (name, count) if best is None or count < best[1] else best
+    return best[0] if best else None
+
+
+def _timm_families() -> list[str]:
+    return [m for m in timm.list_modules() if any(timm.models.model_entrypoint(n).__module__.startswith("timm.models.")
+                                                  for n in timm.list_models(module=m)[:1])]
+
+
+@pytest.mark.slow
+def test_every_timm_family_converts_or_is_refused_in_one_line():
+    """Issue 29, acceptance 3: the smallest model of each of timm's families through antialias(model, 'aps',
+    pad_mode='circular', stem=True), then a forward pass at its own input size: it converts (the 19 patchify families
+    are then exactly invariant, tested above) or is refused with one TimmAAError line that names what to pass."""
+    outcomes: dict[str, str] = {}
+    for family in _timm_families():
+        name = _smallest(family)
+        model = timm.create_model(name).eval()
+        try:
+            antialias(model, "aps", pad_mode="circular", stem=True)
+        except TimmAAError as err:
+            assert "\n" not in str(err) and "pass " in str(err), f"{name}: {err}"
+            outcomes[family] = f"refused: {err}"
+            continue
+        size = model.pretrained_cfg.get("input_size", (3, 224, 224))
+        with torch.no_grad():
+            out = model(torch.randn(1, *size))
+        assert torch.isfinite(out).all(), name
+        outcomes[family] = "converted"
+    assert len(outcomes) >= 98
+    assert all(outcomes[f] == "converted" for f in FAMILIES), {f: outcomes[f] for f in FAMILIES}
+    print({f: o for f, o in outcomes.items() if o != "converted"})

@@ -186,3 +186,27 @@ def test_onnx_export_of_vit_tiny_aps_runs_in_onnxruntime(dynamo, tmp_path):
         got = run(x)
         assert abs(got - want).max() <= 1e-4, f"{shape}: max |onnxruntime - torch| {abs(got - want).max():.2e}"
         assert (run(torch.roll(x, (3, 7), (2, 3))) == got).all()
+
+
+@pytest.mark.slow
+def test_train_evaluate_and_publish_take_them(digits_folder, tmp_path, capsys):
+    """scripts/train.py's loop, scripts/evaluate.py and a scripts/publish.py dry run on vit_tiny_patch16_224_aps: the
+    export rebuilds the anchored model, its circular consistency is 100%, the card says it is anchored."""
+    from conftest import run_script
+
+    from timm_aa.training import TrainConfig, train
+
+    cfg = TrainConfig(model="vit_tiny_patch16_224_aps", data=str(digits_folder), output=str(tmp_path / "run"),
+                      epochs=1, batch_size=12, max_train_batches=1, progress=False, log_epochs=False)
+    train(cfg)
+    export = tmp_path / "run" / "export"
+    code, out, err = run_script("publish", ["--model", str(export), "--output", str(tmp_path / "hub"), "--dry-run"],
+                                capsys)
+    assert code == 0, err
+    assert "patch grid anchored to the input" in (tmp_path / "hub" / "README.md").read_text()
+    code, out, err = run_script("evaluate", ["--model", f"local-dir:{export}", "--label", "vit_aps", "--data",
+                                             str(digits_folder / "val"), "--protocol", "circular", "--passes", "2",
+                                             "--no-progress"], capsys)
+    assert code == 0, err
+    row = next(line.split() for line in out.splitlines() if line.startswith("vit_aps"))
+    assert row[2] == "100.00"  # label, top-1, circular, img/s

@@ -15,6 +15,7 @@ from torch import nn
 from .downsamplers import Downsampling, polyphase_of, resolve_aa_layer
 from .errors import TimmAAError
 from .layers import BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d
+from .link_order import runs_first
 from .patchify import anchor_patchify, anchor_site
 
 _AA_LAYERS = (BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d)
@@ -108,7 +109,7 @@ def _convert_conv(site: _Site, sites: list[_Site], down: Downsampling) -> nn.Mod
     return conv.aa_blur
 
 
-def _link_shortcuts(converted: list[tuple[_Site, nn.Module]]) -> None:
+def _link_shortcuts(model: nn.Module, converted: list[tuple[_Site, nn.Module]]) -> None:
     """Make each shortcut's polyphase pool follow the main-branch pool of the same residual block."""
     mains = [(s.name, polyphase_of(m)) for s, m in converted
              if not (isinstance(s.module, nn.Conv2d) and _is_pointwise(s.module))]
@@ -116,14 +117,18 @@ def _link_shortcuts(converted: list[tuple[_Site, nn.Module]]) -> None:
         follower = polyphase_of(module)
         if follower is None or not (isinstance(site.module, nn.Conv2d) and _is_pointwise(site.module)):
             continue
-        prefix = site.name
-        while prefix and follower.followed is None:
+        prefix, main = site.name, None
+        while prefix and main is None:
             prefix = prefix.rpartition(".")[0]
             candidates = [pool for name, pool in mains if pool is not None and name.startswith(prefix + ".")]
-            if candidates:
-                follower.follow(candidates[-1])
-        if follower.followed is None:
-            raise TimmAAError(f"no main-branch polyphase pool found for the shortcut {site.name!r}")
+            main = candidates[-1] if candidates else None
+        if main is None:
+            raise TimmAAError(f"no main-branch polyphase pool found for the shortcut {site.name!r}: APS/LPS cannot "
+                              "align this block's branches; pass aa_layer='blur'")
+        if runs_first(model.get_submodule(prefix), follower, main) and main.followed is None:
+            main.follow(follower)  # the shortcut subsamples first (pre-activation ResNets, DPN, FastViT): it chooses
+        else:
+            follower.follow(main)
 
 
 def _circular_padding(model: nn.Module) -> None:
@@ -198,7 +203,7 @@ def antialias(
             setattr(site.parent, site.attr, new)
             converted.append((site, new))
     if down.method in ("aps", "lps"):
-        _link_shortcuts(converted)
+        _link_shortcuts(model, converted)
     return model
 
 
