@@ -4,6 +4,8 @@ models (filter 4) and timm's own blur models; with ``--methods``, every shift-in
     python benchmarks/bench_models.py [--models resnet18 resnet50 densenet121 mobilenetv2] [--batch 8] [--reps 10]
     python benchmarks/bench_models.py --models resnet50 --batch 256 --train-batch 128 --amp bf16 --compile  # GPU
     python benchmarks/bench_models.py --methods resnet18 convnext_tiny [--size 224]   # _aa, _aps, _lps, _afc
+    python benchmarks/bench_models.py --methods vit_small_patch16_224 --formats NCHW    # anchored ViT-S/16, 224 px
+    python benchmarks/bench_models.py --methods vit_micro_patch4_40 --size 40          # the digits demo's ViT
 
 In one process, with interleaved repetitions (medians), NCHW and channels_last: inference latency (and img/s),
 training step time (forward, cross-entropy, backward, SGD step) and training memory; with ``--amp bf16`` under
@@ -43,6 +45,11 @@ MODELS = {
 METHODS = {
     "resnet18": ("resnet18", "resnet18_aa", "resnet18_aps", "resnet18_lps", "resnet18_afc"),
     "convnext_tiny": ("convnext_tiny", "convnext_tiny_aa", "convnext_tiny_afc"),
+    # patch-grid anchoring (issue 29): its cost is the anchor's; vit_micro_patch4_40 at --size 40 (the digits demo)
+    "vit_small_patch16_224": ("vit_small_patch16_224", "vit_small_patch16_224_aps"),
+    "vit_tiny_patch16_224": ("vit_tiny_patch16_224", "vit_tiny_patch16_224_aps"),
+    "swin_tiny_patch4_window7_224": ("swin_tiny_patch4_window7_224", "swin_tiny_patch4_window7_224_aps"),
+    "vit_micro_patch4_40": ("vit_micro_patch4_40", "vit_micro_patch4_40_aps"),
 }
 ZHANG_ARCH = {"resnet18": "resnet18", "resnet50": "resnet50", "densenet121": "densenet121",
               "mobilenetv2": "mobilenet_v2"}
