@@ -3,11 +3,11 @@
 Re-implemented from the idea of polyphase anchoring (Ding et al., arXiv:2306.07470; Rojas-Gomez et al., CVPR 2024,
 arXiv:2305.16316): choose the patch grid's offset, and the token order, by an argmax of a shift-equivariant score, so
 that a shifted input gives the same tokens. Here both choices are one: the anchor is the ``patch_size`` window of the
-input with the largest *contrast energy* (C times the variance of its values: the squared deviations from the
-window's mean, summed over its pixels and channels, over the pixel count), and the input is rolled circularly so that
-this window becomes the token at the grid's centre. A circular shift of the input moves the anchor by the same
-amount, so the rolled image is the same tensor: everything after it (patch embedding, position embeddings, windows,
-patch merging) sees identical values, and the logits are exactly invariant, for any input size and any later layer.
+input with the largest *contrast energy* (the squared deviations of its values, all pixels and channels, from their
+mean, summed), and the input is rolled circularly so that this window becomes the token at the grid's centre. A circular
+shift of the input moves the anchor by the same amount, so the rolled image is the same tensor: everything after it
+(patch embedding, position embeddings, windows, patch merging) sees identical values, and the logits are exactly
+invariant, for any input size and any later layer.
 
 Exactness in floating point: every window's sums are built from the same values in the same order wherever the
 window sits (box sums by doubling on a circularly extended map: roll-free slices and adds), so the scores move with
@@ -69,8 +69,9 @@ def _clamp(patch: tuple[int, int], x: torch.Tensor) -> tuple[int, int]:
 
 def _energy(stats: torch.Tensor, count: int, channels: int) -> torch.Tensor:
     """Contrast energy of windows from their sums (B, 2, ...) over ``count`` pixels of ``sum_c x`` and
-    ``sum_c x**2``: C times the variance of the window's values."""
-    return stats[:, 1] / count - (stats[:, 0] / count).square() / channels
+    ``sum_c x**2``: the sum of the squared deviations from the window's mean (``count * C`` times the variance of
+    the window's values), one fused pass."""
+    return torch.addcmul(stats[:, 1], stats[:, 0], stats[:, 0], value=-1.0 / (count * channels))
 
 
 def _unflatten(flat: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,14 +112,22 @@ class _Scores:
         self.energy = _energy(self.box, ph * pw, self.channels)
 
     def tie_breaks(self, rows: torch.Tensor, cols: torch.Tensor) -> list[torch.Tensor]:
-        """(B, N) scores of the windows at (rows, cols): the 3-patch-wide contrast energy, the staircase."""
+        """(B, N) scores of the windows at (rows, cols): the 3-patch-wide contrast energy, the staircase. Each is one
+        gather per map, summed over a trailing axis of the same length for every window (the same order)."""
         (ph, pw), h = self.patch, self.size[0]
-        wide = sum(_gather(self.box, rows + a * ph, cols + b * pw) for a in (-1, 0, 1) for b in (-1, 0, 1))
+        n, k = rows.shape
+        steps = torch.tensor([-1, 0, 1], device=rows.device)
+        near_r = (rows[:, :, None, None] + ph * steps[:, None]).expand(n, k, 3, 3).reshape(n, -1)
+        near_c = (cols[:, :, None, None] + pw * steps[None, :]).expand(n, k, 3, 3).reshape(n, -1)
+        wide = _gather(self.box, near_r, near_c).view(n, 2, k, 9).sum(dim=-1)
         stairs = 0
         for w, sums in self.rows.items():
             if w <= min(ph, pw):
                 squares = sums[:, 1:].narrow(2, 0, h)  # (B, 1, H, W): sums of sum_c x**2 over w rows
-                stairs = stairs + sum(_gather(squares, rows, cols + c)[:, 0] for c in range(w))
+                span = torch.arange(w, device=rows.device)
+                at_r = rows[:, :, None].expand(n, k, w).reshape(n, -1)
+                at_c = (cols[:, :, None] + span).reshape(n, -1)
+                stairs = stairs + _gather(squares, at_r, at_c).view(n, k, w).sum(dim=-1)
         return [_energy(wide, 9 * ph * pw, self.channels), stairs]
 
     def choose(self, primary: torch.Tensor, others: tuple[torch.Tensor, ...] = ()) -> torch.Tensor:
