@@ -262,6 +262,19 @@ def test_shared_by_threads_and_deterministic():
         assert torch.equal(fresh(inputs[0]), serial[0])
 
 
+def test_input_gradients_move_with_the_shift():
+    """The anchor is a choice of roll, a permutation: the gradient with respect to the input (saliency, adversarial
+    attacks) of a shifted image is the shifted gradient, exactly."""
+    model = antialias(timm.create_model("test_vit", img_size=64), "aps").eval()
+    x = structured_images(2, 64)
+    grads = []
+    for shift in [(0, 0), (3, 7)]:
+        xs = _roll(x, shift).requires_grad_(True)
+        model(xs).square().sum().backward()
+        grads.append(xs.grad)
+    assert torch.equal(grads[1], _roll(grads[0], (3, 7))) and grads[0].abs().sum() > 0
+
+
 def test_batch_members_are_anchored_independently():
     model = antialias(timm.create_model("test_vit", img_size=64), "aps").eval()
     x = structured_images(3, 64)

@@ -81,8 +81,6 @@ def _unflatten(flat: torch.Tensor, height: int, width: int) -> tuple[torch.Tenso
     return rows[flat], cols[flat]
 
 
-
-
 def _wrap(i: torch.Tensor, size: int) -> torch.Tensor:
     """``i % size`` for ``i`` in ``[-size, 2 * size)`` (by comparisons: exports with dynamic sizes)."""
     i = torch.where(i < 0, i + size, i)
@@ -104,7 +102,7 @@ class _Scores:
         self.patch = _clamp(patch, x)
         self.size = tuple(x.shape[2:])
         self.channels = x.shape[1]
-        xf = x.float()
+        xf = x.detach().float()  # a choice of index: no gradient flows through the scores
         stats = torch.stack([xf.sum(dim=1), xf.square().sum(dim=1)], dim=1)  # (B, 2, H, W)
         (ph, pw), (h, w) = self.patch, self.size
         self.rows = _doublings(stats, ph, dim=2)
