@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import timm
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from patchify_models import FAMILIES, family_model, structured_images
 
 from timm_aa import TimmAAError, antialias
@@ -54,6 +56,17 @@ def test_anchor_moves_with_the_shift_and_the_anchored_image_does_not(size, patch
     assert anchored.dtype == dtype
     for i in range(4):  # a roll of the image: the same values
         assert torch.equal(anchored[i], torch.roll(x[i], tuple((target - index[i]).tolist()), (1, 2)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40), ph=st.integers(1, 16), pw=st.integers(1, 16),
+       a=st.integers(-50, 50), b=st.integers(-50, 50), seed=st.integers(0, 2**16))
+def test_anchor_is_equivariant_for_any_size_patch_and_shift(h, w, ph, pw, a, b, seed):
+    x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    index = patch_anchor_index(x, (ph, pw))
+    moved = patch_anchor_index(_roll(x, (a, b)), (ph, pw))
+    assert torch.equal(moved, (index + torch.tensor([a, b])) % torch.tensor([h, w]))
+    assert torch.equal(patch_anchor2d(_roll(x, (a, b)), (ph, pw)), patch_anchor2d(x, (ph, pw)))
 
 
 def test_anchor_lands_on_the_centre_token():
