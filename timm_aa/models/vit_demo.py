@@ -1,7 +1,7 @@
 """A ViT the size of the digits demo (40 px crops, 4 px patches: 10x10 tokens) and its anchored twin, for the evidence
 of docs/layers.md ("Patchify models"): trained identically, they differ only in the anchoring.
 
-``vit_micro_patch4_40`` is timm's ``VisionTransformer`` (depth 6, width 96, 3 heads, 0.7M parameters; no weights);
+``vit_micro_patch4_40`` is timm's ``VisionTransformer`` (depth 4, width 64, 2 heads, 0.2M parameters; no weights);
 ``vit_micro_patch4_40_aps`` is it converted by ``antialias(model, 'aps', pad_mode='circular', stem=True)``.
 """
 
@@ -19,7 +19,7 @@ from .polyphase_aa import APS
 from .vit_aps import ANCHOR_PAPERS
 
 #: the demo-size ViT's architecture (timm's VisionTransformer arguments)
-MICRO = dict(img_size=40, patch_size=4, embed_dim=96, depth=6, num_heads=3)
+MICRO = dict(img_size=40, patch_size=4, embed_dim=64, depth=4, num_heads=2)
 
 _CFG = dict(url="", num_classes=1000, input_size=(3, 40, 40), pool_size=None, crop_pct=1.0, interpolation="bicubic",
             mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, first_conv="patch_embed.proj", classifier="head",
@@ -32,7 +32,7 @@ default_cfgs = generate_default_cfgs({
 
 @register_model
 def vit_micro_patch4_40(pretrained: bool = False, **kwargs: Any) -> nn.Module:
-    """ViT for 40 px inputs, 4 px patches, depth 6, width 96 (the demo's baseline transformer; no weights)."""
+    """ViT for 40 px inputs, 4 px patches, depth 4, width 64 (the demo's baseline transformer; no weights)."""
     return _create_vision_transformer("vit_micro_patch4_40", pretrained=pretrained, **dict(MICRO, **kwargs))
 
 
