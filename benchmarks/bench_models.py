@@ -5,6 +5,8 @@ models (filter 4) and timm's own blur models; with ``--methods``, every shift-in
     python benchmarks/bench_models.py --models resnet50 --batch 256 --train-batch 128 --amp bf16 --compile  # GPU
     python benchmarks/bench_models.py --methods resnet18 convnext_tiny [--size 224]   # _aa, _aps, _lps, _afc
     python benchmarks/bench_models.py --methods xcit_nano_12_p16_224 --formats NCHW   # the alias-free XCiT
+    python benchmarks/bench_models.py --methods vit_small_patch16_224 --formats NCHW    # anchored ViT-S/16, 224 px
+    python benchmarks/bench_models.py --methods vit_micro_patch4_40 --size 40          # the digits demo's ViT
 
 In one process, with interleaved repetitions (medians), NCHW and channels_last: inference latency (and img/s),
 training step time (forward, cross-entropy, backward, SGD step) and training memory; with ``--amp bf16`` under
@@ -47,6 +49,11 @@ METHODS = {
     "convnext_tiny": ("convnext_tiny", "convnext_tiny_aa", "convnext_tiny_afc"),
     "xcit_nano_12_p16_224": ("xcit_nano_12_p16_224", "xcit_nano_12_p16_224_afc"),
     "xcit_nano_4_p8_40": ("xcit_nano_4_p8_40", "xcit_nano_4_p8_40_afc"),
+    # patch-grid anchoring (issue 29): its cost is the anchor's; vit_micro_patch4_40 at --size 40 (the digits demo)
+    "vit_small_patch16_224": ("vit_small_patch16_224", "vit_small_patch16_224_aps"),
+    "vit_tiny_patch16_224": ("vit_tiny_patch16_224", "vit_tiny_patch16_224_aps"),
+    "swin_tiny_patch4_window7_224": ("swin_tiny_patch4_window7_224", "swin_tiny_patch4_window7_224_aps"),
+    "vit_micro_patch4_40": ("vit_micro_patch4_40", "vit_micro_patch4_40_aps"),
 }
 #: bases that timm does not register under that name: (timm's model, its kwargs)
 UNREGISTERED_BASES = {"xcit_nano_4_p8_40": ("xcit_nano_12_p8_224", dict(depth=4, img_size=40))}

@@ -93,7 +93,13 @@ def test_meta_device_and_dtype_reach_every_tensor(name):
     model = timm.create_model(name, device="meta", dtype=torch.bfloat16)
     tensors = dict(model.named_parameters()) | dict(model.named_buffers())
     assert [k for k, t in tensors.items() if not t.is_meta] == []
-    assert [k for k, t in tensors.items() if t.is_floating_point() and t.dtype != torch.bfloat16] == []
+    base = name.rpartition("_")[0]  # the timm base, which may keep a buffer in float32 itself (EVA's rope.bands)
+    kept = set()
+    if base in timm.list_models():
+        ref = timm.create_model(base, device="meta", dtype=torch.bfloat16)
+        kept = {k for k, t in ref.named_buffers() if t.dtype == torch.float32}
+    other = [k for k, t in tensors.items() if t.is_floating_point() and t.dtype != torch.bfloat16 and k not in kept]
+    assert other == []
     with torch.device("meta"):
         model = timm.create_model(name)
     assert [k for k, t in (dict(model.named_parameters()) | dict(model.named_buffers())).items() if not t.is_meta] == []

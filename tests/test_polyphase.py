@@ -134,6 +134,21 @@ def test_blur_and_baseline_are_not_exactly_invariant(name):
     assert _max_shift_diff(model, (224, 224), shifts=16) > 5e-5  # 5x the tolerance the APS/LPS models meet
 
 
+@pytest.mark.parametrize("name", ["resnetv2_18", "dpn48b"])
+def test_blocks_whose_shortcut_subsamples_first_are_linked_the_other_way(name):
+    """Pre-activation ResNets and DPN run the shortcut before the main branch: the shortcut's pool then chooses the
+    phase and the main branch's follows (they crashed before: "a following polyphase pool ran before the pool it
+    follows"); exact invariance holds."""
+    model = randomize_batchnorm(timm.create_model(name, num_classes=10))
+    timm_aa.antialias(model, "aps", pad_mode="circular", stem=True, filt_size=1)
+    pools = [m for m in model.modules() if isinstance(m, APSPool2d)]
+    assert any(p.following for p in pools)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+        assert ((model(torch.roll(x, (5, 9), (2, 3))) - ref).abs().max() / ref.abs().max()).item() <= 1e-5
+
+
 def test_other_sizes_still_run():
     model = timm.create_model("resnet18_aps", num_classes=5).eval()
     with torch.no_grad():

@@ -16,6 +16,8 @@ from ..errors import TimmAAError
 from ..layers import BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d
 from ..layers.options import DEFAULT_FILT_SIZE, DEFAULT_PAD_MODE
 from .downsamplers import Downsampling, polyphase_of, resolve_aa_layer
+from .link_order import runs_first
+from .patchify import anchor_patchify, anchor_site
 
 _AA_LAYERS = (BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d)
 
@@ -108,7 +110,7 @@ def _convert_conv(site: _Site, sites: list[_Site], down: Downsampling) -> nn.Mod
     return conv.aa_blur
 
 
-def _link_shortcuts(converted: list[tuple[_Site, nn.Module]]) -> None:
+def _link_shortcuts(model: nn.Module, converted: list[tuple[_Site, nn.Module]]) -> None:
     """Make each shortcut's polyphase pool follow the main-branch pool of the same residual block."""
     mains = [(s.name, polyphase_of(m)) for s, m in converted
              if not (isinstance(s.module, nn.Conv2d) and _is_pointwise(s.module))]
@@ -116,14 +118,18 @@ def _link_shortcuts(converted: list[tuple[_Site, nn.Module]]) -> None:
         follower = polyphase_of(module)
         if follower is None or not (isinstance(site.module, nn.Conv2d) and _is_pointwise(site.module)):
             continue
-        prefix = site.name
-        while prefix and not follower.following:
+        prefix, main = site.name, None
+        while prefix and main is None:
             prefix = prefix.rpartition(".")[0]
             candidates = [pool for name, pool in mains if pool is not None and name.startswith(prefix + ".")]
-            if candidates:
-                follower.follow(candidates[-1])
-        if not follower.following:
-            raise TimmAAError(f"no main-branch polyphase pool found for the shortcut {site.name!r}")
+            main = candidates[-1] if candidates else None
+        if main is None:
+            raise TimmAAError(f"no main-branch polyphase pool found for the shortcut {site.name!r}: APS/LPS cannot "
+                              "align this block's branches; pass aa_layer='blur'")
+        if runs_first(model.get_submodule(prefix), follower, main) and not main.following and not main.link.followers:
+            main.follow(follower)  # the shortcut subsamples first (pre-activation ResNets, DPN, FastViT): it chooses
+        else:
+            follower.follow(main)
 
 
 def _keep_modes(converted: list[tuple[_Site, nn.Module]]) -> None:
@@ -176,6 +182,9 @@ def antialias(
     if not isinstance(model, nn.Module):
         raise TypeError(f"antialias() takes a torch.nn.Module, got {type(model).__name__}")
     down = resolve_aa_layer(aa_layer, filt_size, pad_mode)
+    site = anchor_site(model)
+    if site is not None:  # a ViT, Swin, Mixer...: anchor its patch grid instead (patchify.py, docs/layers.md)
+        return anchor_patchify(model, site, down, aa_layer)
     sites = find_downsampling(model)
     if sites and not stem and isinstance(sites[0].module, nn.Conv2d):
         sites = sites[1:]
@@ -204,7 +213,7 @@ def antialias(
             converted.append((site, new))
     _keep_modes(converted)
     if down.method in ("aps", "lps"):
-        _link_shortcuts(converted)
+        _link_shortcuts(model, converted)
     return model
 
 

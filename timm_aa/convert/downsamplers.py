@@ -75,7 +75,10 @@ class Downsampling:
             return MaxBlurPool2d(kernel_size, stride, padding, filt_size=self.filt_size, pad_mode=self.pad_mode)
         if self.method == "custom":
             return nn.Sequential(nn.MaxPool2d(kernel_size, 1, padding), self._custom(channels, stride))
-        dense = MaxBlurPool2d(kernel_size, 1, padding, filt_size=1, pad_mode=self.pad_mode)
+        # an unpadded pool stays unpadded (circular padding would keep its map's size, and Inception's parallel
+        # unpadded convs would no longer line up with it)
+        unpadded = padding in (0, (0, 0), [0, 0])
+        dense = MaxBlurPool2d(kernel_size, 1, padding, filt_size=1, pad_mode="zeros" if unpadded else self.pad_mode)
         return nn.Sequential(dense, self.make(channels, stride))
 
 

@@ -21,6 +21,7 @@ from ..errors import TimmAAError
 from ..infra.fs import read_json
 from ..infra.hub_names import check_name, license_id, name_form, repo_id_problem
 from ..infra.rules import check_fields, number, optional
+from ..layers import PatchAnchor2d
 from ..weights.export import model_args_of
 from .card_info import DEFAULT_LICENSE, CardInfo
 from .card_text import card_text
@@ -107,15 +108,22 @@ def _results_table(metrics: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def anti_aliasing_line(model_args: dict[str, Any]) -> str:
-    """The card's line on how a model is anti-aliased, from its recorded model args (:func:`model_args_of`).
+def anti_aliasing_line(model_args: dict[str, Any], anchored: bool = False) -> str:
+    """The card's line on how a model is anti-aliased, from its recorded model args (:func:`model_args_of`);
+    ``anchored``: a patchify model whose patch grid is anchored (timm_aa/patchify.py).
 
     Example:
         >>> anti_aliasing_line({'aa_layer': 'blur', 'filt_size': 3, 'pad_mode': 'reflect'})
         '`aa_layer` `blur`, filter size 3, padding `reflect`'
         >>> anti_aliasing_line({'act_scale': 1.0})
         'alias-free: ideal low-pass downsampling, polynomial activations (fitted for inputs of scale 1.0)'
+        >>> anti_aliasing_line({'aa_layer': 'aps'}, anchored=True)[:57]
+        'patch grid anchored to the input (`aa_layer` `aps`): the '
     """
+    if anchored:
+        how = "a learned score" if model_args.get("aa_layer") == "lps" else "the largest contrast energy"
+        return (f"patch grid anchored to the input (`aa_layer` `{model_args.get('aa_layer', 'aps')}`): the window "
+                f"with {how} becomes the centre token, so the logits are exactly invariant to circular shifts")
     if "act_scale" in model_args:
         return ("alias-free: ideal low-pass downsampling, polynomial activations (fitted for inputs of scale "
                 f"{_inline(model_args['act_scale'])})")
@@ -184,7 +192,8 @@ def render_card(model: nn.Module, info: CardInfo) -> ModelCard:
         architecture=_inline(arch),
         summary=card_text(info.summary or "") or f"An anti-aliased {_inline(arch)} image classifier.",
         num_params=f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M",
-        num_classes=_inline(getattr(model, "num_classes", "?")), anti_aliasing=anti_aliasing_line(model_args_of(model)),
+        num_classes=_inline(getattr(model, "num_classes", "?")), anti_aliasing=anti_aliasing_line(
+            model_args_of(model), anchored=any(isinstance(m, PatchAnchor2d) for m in model.modules())),
         input_size="x".join(map(_inline, size)), resize=resize, crop_mode=_inline(cfg.get("crop_mode", "center")),
         interpolation=_inline(cfg.get("interpolation", "bilinear")),
         mean=_inline_tuple(cfg.get("mean", ())), std=_inline_tuple(cfg.get("std", ())),

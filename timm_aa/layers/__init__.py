@@ -10,6 +10,8 @@
   fractional circular shifts; :func:`fit_polynomial`: their activations' starting polynomial;
 - :class:`AliasFreeTokenNorm` / :func:`alias_free_token_norm`, :func:`alias_free_softmax`: their counterparts for a
   transformer's tokens (the alias-free XCiT, Michaeli & Soudry, NeurIPS 2025);
+- :class:`PatchAnchor2d` / :func:`patch_anchor2d`, :class:`LearnedPatchAnchor2d`: patch-grid anchoring, which makes
+  patchify models (ViT, Swin, Mixer, ...) exactly invariant to circular shifts (APS-style, and learned as LPS);
 - :func:`binomial_filter1d`, :func:`binomial_filter2d`: the filters.
 
 BlurPool and MaxBlurPool run on the fastest backend for their input: one-pass Triton kernels on CUDA, a C kernel
@@ -35,6 +37,7 @@ from .alias_free import (
 from .alias_free_conv import AliasFreeConv2d
 from .alias_free_norm import AliasFreeLayerNorm2d, alias_free_layer_norm2d
 from .alias_free_tokens import AliasFreeTokenNorm, alias_free_softmax, alias_free_token_norm
+from .anchor import LearnedPatchAnchor2d, PatchAnchor2d, patch_anchor2d, patch_anchor_index
 from .blur_conv import BlurConv2d
 from .blur_pool import BlurPool2d, blur_pool2d
 from .filters import binomial_filter1d, binomial_filter2d
@@ -51,7 +54,9 @@ __all__ = [
     "BlurConv2d",
     "BlurPool2d",
     "LPSPool2d",
+    "LearnedPatchAnchor2d",
     "MaxBlurPool2d",
+    "PatchAnchor2d",
     "PolyphasePool2d",
     "alias_free_activation",
     "alias_free_downsample2d",
@@ -64,4 +69,6 @@ __all__ = [
     "blur_pool2d",
     "fit_polynomial",
     "max_blur_pool2d",
+    "patch_anchor2d",
+    "patch_anchor_index",
 ]

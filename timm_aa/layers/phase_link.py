@@ -20,8 +20,10 @@ Why it holds where models go:
   not do: dynamo refuses ``ContextVar.set``); fx feature extraction runs the pools, leaf modules, in the traced
   order; gradient checkpointing reruns main then follower in one thread.
 
-Limits: the follower must run after its main pool, in the same call and thread. A block that computes its shortcut
-before its main branch (timm's pre-activation ResNetV2, DPN), or a follower called by itself, gets one
+Limits: the follower must run after its main pool, in the same call and thread. ``antialias()`` reads the order
+from the block's traced graph, so in a block that computes its shortcut before its main branch (timm's
+pre-activation ResNetV2, DPN, FastViT's MobileOne blocks) the shortcut's pool chooses and the main branch's follows
+(``timm_aa/convert/link_order.py``). A follower called by itself, or before its main pool, gets one
 ``RuntimeError``; splitting one forward across threads is not supported. ``torch.jit.script`` cannot compile the
 polyphase pools (it could not before either); ``torch.jit.trace`` can.
 """

@@ -11,6 +11,7 @@ which ``timm.create_model`` extends with the caller's kwargs and timm's Hub expo
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -83,11 +84,23 @@ def build_aa_model(variant: str, base: str | type[nn.Module], pretrained: bool =
                                                    **kwargs)
         antialias(model, aa["aa_layer"], **{k: v for k, v in aa.items() if k != "aa_layer"})
         if late_load:
-            load_pretrained(model, num_classes=model.num_classes, in_chans=kwargs.get("in_chans", 3))
+            load_pretrained(model, num_classes=model.num_classes, in_chans=kwargs.get("in_chans", 3),
+                            filter_fn=_keep_new_scorers)
     if aa.get("stem_max_pool") is None:
         aa.pop("stem_max_pool", None)
     model._model_args = aa
     return model
+
+
+def _keep_new_scorers(state_dict: dict[str, Any], model: nn.Module) -> dict[str, Any]:
+    """timm's ``filter_fn`` for pretrained weights loaded into an LPS model: the timm family's own checkpoint filter
+    first (a ViT's resamples its position embedding to the model's size), then the model's own (fresh) scorers for
+    those the weights lack (a timm base's)."""
+    family_filter = getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
+    if family_filter is not None:
+        state_dict = family_filter(state_dict, model)
+    own = model.state_dict()
+    return {**{k: own[k] for k in own if ".scorer." in k and k not in state_dict}, **state_dict}
 
 
 def _keep_fitted_coefficients(state_dict: dict[str, Any], model: nn.Module) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from ..infra.finite import check_finite_weights
 from ..infra.input_check import check_input_size
 from ..infra.layout import EXPORT
 from ..infra.ownership import Owner
+from ..layers.anchor import LearnedPatchAnchor2d
 from ..layers.polyphase import LPSPool2d
 from ..loading import create_model_from_spec
 from ..weights.export import write_export
@@ -66,7 +67,7 @@ class GumbelSchedule:
     def apply(self, model: nn.Module, epoch: int) -> None:
         self.tau = max(self.min, self.tau0 * self.decay**epoch)
         for module in model.modules():
-            if isinstance(module, LPSPool2d):
+            if isinstance(module, (LPSPool2d, LearnedPatchAnchor2d)):
                 module.tau = self.tau
 
     def state_dict(self) -> dict[str, float]:
