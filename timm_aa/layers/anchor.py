@@ -31,7 +31,7 @@ from torch import nn
 
 from ..errors import TimmAAError
 from .helpers import check_input, to_pair
-from .polyphase import check_tau
+from .polyphase import GumbelTau, zero_scorer
 
 #: how many of the best windows the tie-breaks compare
 TIE_CANDIDATES = 64
@@ -245,7 +245,7 @@ def _soft_roll(x: torch.Tensor, weights: torch.Tensor, target: tuple[int, int]) 
 
 
 @register_notrace_module
-class LearnedPatchAnchor2d(PatchAnchor2d):
+class LearnedPatchAnchor2d(GumbelTau, PatchAnchor2d):
     """Learned anchoring (LPS-style, Rojas-Gomez et al., NeurIPS 2022): the window score is
     ``log(contrast energy) + g(x)``, ``g`` a per-pixel 1x1-conv scorer averaged over the window, whose last layer
     starts at zero, so an untrained one anchors exactly as :class:`PatchAnchor2d` does. Eval takes the argmax (ties
@@ -267,18 +267,7 @@ class LearnedPatchAnchor2d(PatchAnchor2d):
             raise TimmAAError(f"in_chans must be a positive int, got {in_chans!r}")
         self.in_chans = in_chans
         self.tau = tau
-        self.scorer = nn.Sequential(nn.Conv2d(in_chans, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 1, 1))
-        nn.init.zeros_(self.scorer[2].weight)
-        nn.init.zeros_(self.scorer[2].bias)
-
-    @property
-    def tau(self) -> float:
-        """The Gumbel-softmax temperature of training, a finite number >= ``LPS_MIN_TAU``; checked when set."""
-        return self._tau
-
-    @tau.setter
-    def tau(self, value: float) -> None:
-        self._tau = check_tau(value)
+        self.scorer = zero_scorer(in_chans, hidden)
 
     def logits(self, x: torch.Tensor, scores: _Scores) -> torch.Tensor:
         """(B, H, W) learned window scores: ``log(contrast energy) + mean of g over the window``."""

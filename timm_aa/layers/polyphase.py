@@ -170,8 +170,41 @@ class APSPool2d(PolyphasePool2d):
         return aps_weights(stack)
 
 
+class GumbelTau:
+    """The ``tau`` of a learned sampler (:class:`LPSPool2d`, :class:`~timm_aa.layers.LearnedPatchAnchor2d`): its
+    Gumbel-softmax temperature in training, checked by :func:`check_tau` whenever it is set.
+
+    Example:
+        >>> LPSPool2d(8, tau=0.5).tau
+        0.5
+    """
+
+    @property
+    def tau(self) -> float:
+        """The Gumbel-softmax temperature of training, a finite number >= ``LPS_MIN_TAU``; checked when set."""
+        return self._tau
+
+    @tau.setter
+    def tau(self, value: float) -> None:
+        self._tau = check_tau(value)
+
+
+def zero_scorer(channels: int, hidden: int) -> nn.Sequential:
+    """The learned samplers' per-pixel scorer: 1x1 conv, ReLU, 1x1 conv to one map; the last conv starts at zero,
+    so an untrained sampler scores as its parameter-free twin (APS) does.
+
+    Example:
+        >>> zero_scorer(8, 4)(torch.randn(1, 8, 3, 3)).abs().max().item()
+        0.0
+    """
+    scorer = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 1, 1))
+    nn.init.zeros_(scorer[2].weight)
+    nn.init.zeros_(scorer[2].bias)
+    return scorer
+
+
 @register_notrace_module
-class LPSPool2d(PolyphasePool2d):
+class LPSPool2d(GumbelTau, PolyphasePool2d):
     """Learnable polyphase sampling: a small scorer (1x1 convs + global average) rates each component.
 
     The score is ``log ||x_p||^2 + g(x_p)`` with ``g``'s last layer initialised to zero, so an untrained
@@ -194,18 +227,7 @@ class LPSPool2d(PolyphasePool2d):
         hidden = hidden or max(8, channels // 4)
         self.channels = channels
         self.tau = tau
-        self.scorer = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 1, 1))
-        nn.init.zeros_(self.scorer[2].weight)
-        nn.init.zeros_(self.scorer[2].bias)
-
-    @property
-    def tau(self) -> float:
-        """The Gumbel-softmax temperature of training, a finite number >= ``LPS_MIN_TAU``; checked when set."""
-        return self._tau
-
-    @tau.setter
-    def tau(self, value: float) -> None:
-        self._tau = check_tau(value)
+        self.scorer = zero_scorer(channels, hidden)
 
     def logits(self, stack: torch.Tensor) -> torch.Tensor:
         n, p, c, h, w = stack.shape
