@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import timm_aa
 from timm_aa.errors import TimmAAError
+from timm_aa.layers.anchor import LearnedPatchAnchor2d
 from timm_aa.layers.polyphase import APSPool2d, LPSPool2d, polyphase_stack
 from timm_aa.training import TrainConfig, build_model, train
 from timm_aa.training.demo_data import digits_splits
@@ -224,3 +225,32 @@ def test_evaluate_script_on_aps(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     row = next(line.replace(" [random weights]", "").split() for line in lines if line.startswith("resnet18_aps"))
     assert row[2] == "100.00"  # model, top-1, circular, img/s
+
+
+LEARNED_SAMPLERS = {
+    "LPSPool2d": lambda channels, hidden, tau: LPSPool2d(channels, hidden=hidden, tau=tau),
+    "LearnedPatchAnchor2d": lambda channels, hidden, tau: LearnedPatchAnchor2d(channels, 4, hidden=hidden, tau=tau),
+}
+HOSTILE_COUNTS = [0, -1, 2.5, "8", True, None, 2**63, float("nan")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(layer=st.sampled_from(sorted(LEARNED_SAMPLERS)), which=st.sampled_from(["channels", "hidden", "tau"]),
+       bad=st.sampled_from(HOSTILE_COUNTS + HOSTILE_TAUS[:6]))
+def test_learned_samplers_refuse_bad_counts_and_temperatures_in_one_line(layer, which, bad):
+    """Both learned samplers (LPS pools and the learned patch anchor) take positive int counts and a tau >= 0.001:
+    anything else is one TimmAAError line naming the argument (hidden=0 built a scorer of zero units before; -1
+    crashed in torch, 2**63 with a C++ traceback). ``hidden=None`` is LPSPool2d's default."""
+    args = {**dict(channels=3, hidden=4, tau=1.0), which: bad}
+    if which == "hidden" and bad is None and layer == "LPSPool2d":
+        assert LEARNED_SAMPLERS[layer](**args).scorer[0].out_channels == 8
+        return
+    if which == "tau" and isinstance(bad, int | float) and not isinstance(bad, bool) and math.isfinite(bad) \
+            and bad >= TAU_FLOOR:
+        LEARNED_SAMPLERS[layer](**args)
+        return
+    with pytest.raises(TimmAAError) as err:
+        LEARNED_SAMPLERS[layer](**args)
+    assert "\n" not in str(err.value)
+    assert ("tau" if which == "tau" else ("in_chans" if which == "channels" and layer != "LPSPool2d" else which)) \
+        in str(err.value)

@@ -29,8 +29,7 @@ import torch.nn.functional as F
 from timm.layers import register_notrace_module
 from torch import nn
 
-from ..errors import TimmAAError
-from .helpers import check_input, to_pair
+from .helpers import check_count, check_input, to_pair
 from .polyphase import GumbelTau, zero_scorer
 
 #: how many of the best windows the tie-breaks compare
@@ -263,9 +262,7 @@ class LearnedPatchAnchor2d(GumbelTau, PatchAnchor2d):
     def __init__(self, in_chans: int, patch_size: int | tuple[int, int] = 16, hidden: int = 8,
                  tau: float = 1.0) -> None:
         super().__init__(patch_size)
-        if isinstance(in_chans, bool) or not isinstance(in_chans, int) or in_chans < 1:
-            raise TimmAAError(f"in_chans must be a positive int, got {in_chans!r}")
-        self.in_chans = in_chans
+        self.in_chans = check_count(in_chans, "in_chans")
         self.tau = tau
         self.scorer = zero_scorer(in_chans, hidden)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import TimmAAError
-from .options import PAD_MODE_ALIASES, PAD_MODES
+from .options import MAX_COUNT, PAD_MODE_ALIASES, PAD_MODES
 
 
 def check_pad_mode(pad_mode: str) -> str:
@@ -20,6 +20,22 @@ def check_pad_mode(pad_mode: str) -> str:
     if name not in PAD_MODES:
         raise TimmAAError(f"pad_mode must be one of {PAD_MODES} (or 'constant' for 'zeros'), got {pad_mode!r}")
     return name
+
+
+def check_count(value: int, name: str) -> int:
+    """``value`` checked to be an int in 1..``MAX_COUNT`` (65536; not a bool): a channel or unit count.
+
+    Example:
+        >>> check_count(8, 'hidden')
+        8
+        >>> check_count(0, 'hidden')
+        Traceback (most recent call last):
+        ...
+        timm_aa.errors.TimmAAError: hidden must be an int in 1..65536, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+        raise TimmAAError(f"{name} must be an int in 1..{MAX_COUNT}, got {value!r}")
+    return value
 
 
 def to_pair(value: int | tuple[int, int] | list[int], name: str, minimum: int = 1,

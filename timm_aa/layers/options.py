@@ -22,3 +22,6 @@ AA_LAYERS = {"blur": "blur", "blurpool": "blur", "blurpc": "blur", "aps": "aps",
 DEFAULT_AA_LAYER = "blur"
 #: the lowest Gumbel-softmax temperature of learned polyphase sampling (LPS): at 0 its soft choice is undefined (NaN)
 LPS_MIN_TAU = 1e-3
+#: the largest channel or hidden-unit count a layer takes (timm's widest layers have a few thousand channels); a
+#: larger one is a mistake, refused in one line before torch tries to allocate it
+MAX_COUNT = 1 << 16

@@ -29,7 +29,7 @@ from timm.layers import register_notrace_module
 from torch import nn
 
 from ..errors import TimmAAError
-from .helpers import check_input, to_pair
+from .helpers import check_count, check_input, to_pair
 from .options import LPS_MIN_TAU
 from .phase_link import PhaseLink
 
@@ -191,12 +191,13 @@ class GumbelTau:
 
 def zero_scorer(channels: int, hidden: int) -> nn.Sequential:
     """The learned samplers' per-pixel scorer: 1x1 conv, ReLU, 1x1 conv to one map; the last conv starts at zero,
-    so an untrained sampler scores as its parameter-free twin (APS) does.
+    so an untrained sampler scores as its parameter-free twin (APS) does. Both counts: positive ints.
 
     Example:
         >>> zero_scorer(8, 4)(torch.randn(1, 8, 3, 3)).abs().max().item()
         0.0
     """
+    channels, hidden = check_count(channels, "channels"), check_count(hidden, "hidden")
     scorer = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 1, 1))
     nn.init.zeros_(scorer[2].weight)
     nn.init.zeros_(scorer[2].bias)
@@ -222,12 +223,9 @@ class LPSPool2d(GumbelTau, PolyphasePool2d):
     def __init__(self, channels: int, stride: int | tuple[int, int] = 2, hidden: int | None = None, tau: float = 1.0,
                  follow: PolyphasePool2d | None = None) -> None:
         super().__init__(stride, follow)
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise TimmAAError(f"channels must be a positive int, got {channels!r}")
-        hidden = hidden or max(8, channels // 4)
-        self.channels = channels
+        self.channels = check_count(channels, "channels")
         self.tau = tau
-        self.scorer = zero_scorer(channels, hidden)
+        self.scorer = zero_scorer(channels, max(8, channels // 4) if hidden is None else hidden)
 
     def logits(self, stack: torch.Tensor) -> torch.Tensor:
         n, p, c, h, w = stack.shape
