@@ -110,7 +110,7 @@ def _results_table(metrics: list[dict[str, Any]]) -> str:
 
 def anti_aliasing_line(model_args: dict[str, Any], anchored: bool = False) -> str:
     """The card's line on how a model is anti-aliased, from its recorded model args (:func:`model_args_of`);
-    ``anchored``: a patchify model whose patch grid is anchored (timm_aa/patchify.py).
+    ``anchored``: a patchify model whose patch grid is anchored (timm_aa/convert/patchify.py).
 
     Example:
         >>> anti_aliasing_line({'aa_layer': 'blur', 'filt_size': 3, 'pad_mode': 'reflect'})

@@ -1,5 +1,6 @@
 """Vision transformers exactly invariant to circular shifts: timm's ViT-Ti/S, DeiT-Ti, EVA-02-Ti and Swin-T with their
-patch grid anchored to the input (``antialias(model, 'aps', pad_mode='circular', stem=True)``, timm_aa/patchify.py).
+patch grid anchored to the input (``antialias(model, 'aps', pad_mode='circular', stem=True)``,
+timm_aa/convert/patchify.py).
 
 Anchoring adds no parameters: ``pretrained=True`` loads timm's weights of the base model (its default tag), and the
 model computes the base network on the anchored (circularly rolled) image; fine-tune before trusting its accuracy
