@@ -4,8 +4,8 @@ then every consistency protocol on the same validation images and shifts (docs/l
     python benchmarks/shift_evidence.py --output runs/shift-evidence [--models resnet18 resnet18_aa resnet18_aps
         resnet18_afc] [--seeds 0 1 2] [--epochs 10] [--trained runs/earlier/demo]
     python benchmarks/shift_evidence.py --output runs/vit-evidence --models vit_micro_patch4_40 \
-        vit_micro_patch4_40_aps --epochs 20     # the transformers (docs/layers.md, "Patchify models"); any
-                                                # registered model for 40 px crops can be added to --models
+        vit_micro_patch4_40_aps xcit_nano_4_p8_40_afc --epochs 20   # the transformers (docs/layers.md, "Patchify
+                                                # models"); any registered model for 40 px crops can go in --models
 
 Trains each model with each seed exactly as ``scripts/train.py`` (the demo) does, into ``OUTPUT/demo``; then, per
 seed, runs ``scripts/evaluate.py`` on that seed's exports (``OUTPUT/eval-seedS``: its table, consistency.json and
