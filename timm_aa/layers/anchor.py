@@ -19,7 +19,7 @@ everywhere, but every roll of it is the same image. What is left (two distinct w
 more than 64 tied windows) was never seen on natural, random or digit images (tests/test_patchify.py).
 
 Cost: a float32 (B, 2, H, W) summary of the input (the channel sum and the sum of squares), box sums by doubling
-(2 log2(p) adds), a top-k and a few gathers: about 1% of a ViT-S/16 forward pass (benchmarks/bench_models.py).
+(2 log2(p) adds), a top-k and a few gathers: about 3% of a ViT-S/16 forward pass (benchmarks/bench_models.py).
 """
 
 from __future__ import annotations
