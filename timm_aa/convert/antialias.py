@@ -17,6 +17,7 @@ from ..layers import BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d
 from ..layers.options import DEFAULT_FILT_SIZE, DEFAULT_PAD_MODE
 from .downsamplers import Downsampling, polyphase_of, resolve_aa_layer
 from .link_order import runs_first
+from .padding import pad_circularly
 from .patchify import anchor_patchify, anchor_site
 
 _AA_LAYERS = (BlurConv2d, BlurPool2d, MaxBlurPool2d, PolyphasePool2d)
@@ -140,12 +141,6 @@ def _keep_modes(converted: list[tuple[_Site, nn.Module]]) -> None:
         subsampler.train(mode)  # a block's own ``aa`` slot
 
 
-def _circular_padding(model: nn.Module) -> None:
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d) and any(p > 0 for p in module._reversed_padding_repeated_twice):
-            module.padding_mode = "circular"
-
-
 def antialias(
     model: nn.Module,
     aa_layer: str | type | Callable[..., nn.Module] = "blur",
@@ -199,7 +194,7 @@ def antialias(
             )
         raise TimmAAError(f"cannot anti-alias {kind}: it has no strided convolution or pooling to convert")
     if down.pad_mode == "circular":
-        _circular_padding(model)
+        pad_circularly(model)
     converted, channels, place = [], _conv_channels(model), _placement(model)
     stem_pool = next((s for s in sites if isinstance(s.module, nn.MaxPool2d)), None)
     for site in sites:

@@ -29,6 +29,7 @@ from ..errors import TimmAAError
 from ..infra.timm_private import FeatureGetterNet
 from ..layers import LearnedPatchAnchor2d, PatchAnchor2d
 from .downsamplers import Downsampling
+from .padding import pad_circularly
 
 #: timm's patchify families (the last part of the model classes' module names), which ``antialias()`` anchors
 PATCHIFY_FAMILIES = (
@@ -166,14 +167,6 @@ def _in_chans(embed: nn.Module, patch: tuple[int, int]) -> int:
     raise TimmAAError(f"cannot find the input channels of {type(embed).__name__}")
 
 
-def _circular_padding(model: nn.Module, embed: nn.Module) -> None:
-    """Pad every padded conv circularly, except TNT's, which runs inside each patch (after the unfold)."""
-    inside = set(embed.modules()) if isinstance(embed, PixelEmbed) else set()
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d) and module not in inside and any(module._reversed_padding_repeated_twice):
-            module.padding_mode = "circular"
-
-
 def anchor_patchify(model: nn.Module, site: tuple[nn.Module, str, nn.Module], down: Downsampling,
                     aa_layer: Any) -> nn.Module:
     """Anchor a patchify model in place (``antialias()``'s branch for :data:`PATCHIFY_FAMILIES`); see the module's
@@ -200,5 +193,5 @@ def anchor_patchify(model: nn.Module, site: tuple[nn.Module, str, nn.Module], do
     embed.__class__ = ANCHORED[type(embed)]
     embed.anchor = anchor.to(**place) if place else anchor
     if down.pad_mode == "circular":
-        _circular_padding(model, embed)
+        pad_circularly(model, keep=set(embed.modules()) if isinstance(embed, PixelEmbed) else ())  # TNT: inside
     return model
