@@ -121,8 +121,9 @@ def anti_aliasing_line(model_args: dict[str, Any], anchored: bool = False) -> st
         'patch grid anchored to the input (`aa_layer` `aps`): the '
     """
     if anchored:
-        how = "a learned score" if model_args.get("aa_layer") == "lps" else "the largest contrast energy"
-        return (f"patch grid anchored to the input (`aa_layer` `{model_args.get('aa_layer', 'aps')}`): the window "
+        layer = model_args.get("aa_layer", "aps")
+        how = "a learned score" if layer == "lps" else "the largest contrast energy"
+        return (f"patch grid anchored to the input (`aa_layer` {_inline(layer)}): the window "
                 f"with {how} becomes the centre token, so the logits are exactly invariant to circular shifts")
     if "act_scale" in model_args:
         return ("alias-free: ideal low-pass downsampling, polynomial activations (fitted for inputs of scale "

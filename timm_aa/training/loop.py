@@ -31,8 +31,7 @@ from ..infra.finite import check_finite_weights
 from ..infra.input_check import check_input_size
 from ..infra.layout import EXPORT
 from ..infra.ownership import Owner
-from ..layers.anchor import LearnedPatchAnchor2d
-from ..layers.polyphase import LPSPool2d
+from ..layers.polyphase import GumbelTau
 from ..loading import create_model_from_spec
 from ..weights.export import write_export
 from . import checkpoints as ckpt
@@ -67,7 +66,7 @@ class GumbelSchedule:
     def apply(self, model: nn.Module, epoch: int) -> None:
         self.tau = max(self.min, self.tau0 * self.decay**epoch)
         for module in model.modules():
-            if isinstance(module, (LPSPool2d, LearnedPatchAnchor2d)):
+            if isinstance(module, GumbelTau):  # LPS pools and learned patch anchors
                 module.tau = self.tau
 
     def state_dict(self) -> dict[str, float]:
